@@ -1,0 +1,266 @@
+"""System checks. IDs are stable; each is documented in ``docs/checks.md``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.utils.module_loading import import_string
+
+from sophie_chat import backends, conf
+
+# Positive whole numbers, and whether 0 is allowed.
+_INT_SETTINGS = {
+    "MAX_HISTORY_MESSAGES": False,
+    "SESSION_TIMEOUT_HOURS": False,
+    "MIN_MESSAGE_LENGTH": False,
+    "MAX_MESSAGE_LENGTH": False,
+    "MAX_FEEDBACK_LENGTH": False,
+    "MAX_CONTEXT_SIZE_BYTES": False,
+    "KNOWLEDGE_RESULTS": True,
+    "MAX_CONNECTIONS_PER_PROCESS": False,
+    "MAX_CONNECTIONS_PER_CLIENT": False,
+    "MAX_FRAME_BYTES": False,
+    "RETENTION_DAYS": False,
+}
+_BOOL_SETTINGS = (
+    "FALLBACK_RESPONSES",
+    "ENABLE_TYPING_INDICATOR",
+    "ENABLE_ANALYTICS",
+    "ALLOW_ANONYMOUS",
+    "LOG_ALL_MESSAGES",
+)
+_OPTIONAL_TEXT_SETTINGS = ("ASSISTANT_AVATAR_URL", "FALLBACK_MESSAGE", "GREETING")
+
+
+def _setting_error(message: str, hint: str, check_id: str) -> checks.Error:
+    return checks.Error(message, hint=hint, id=f"sophie_chat.{check_id}")
+
+
+@checks.register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    user = getattr(settings, conf.SETTING_NAME, None)
+    if user is not None and not isinstance(user, Mapping):
+        return [
+            _setting_error(
+                f"SOPHIE_CHAT must be a dict, not {type(user).__name__}.",
+                "Set SOPHIE_CHAT = {...} in your settings, or remove it to use the defaults.",
+                "E001",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    for key in conf.unknown_keys():
+        errors.append(
+            checks.Warning(
+                f"SOPHIE_CHAT has an unknown key {key!r}.",
+                hint="Check its spelling against the settings reference; unknown keys are ignored.",
+                id="sophie_chat.W001",
+            )
+        )
+    errors.extend(_check_scalars())
+    for setting in conf.BACKEND_SETTINGS:
+        errors.extend(_check_backend(setting))
+    errors.extend(_check_response_cache())
+    errors.extend(_check_callables())
+    return errors
+
+
+def _check_scalars() -> list[checks.CheckMessage]:
+    config = conf.get_config()
+    errors: list[checks.CheckMessage] = []
+    for name, zero_ok in _INT_SETTINGS.items():
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero_ok else 1):
+            errors.append(
+                _setting_error(
+                    f'SOPHIE_CHAT["{name}"] must be a whole number '
+                    f"{'of 0 or more' if zero_ok else 'of 1 or more'}, not {value!r}.",
+                    f'Fix SOPHIE_CHAT["{name}"]; its default is {conf.DEFAULTS[name]!r}.',
+                    "E005",
+                )
+            )
+    for name in _BOOL_SETTINGS:
+        if not isinstance(config[name], bool):
+            errors.append(
+                _setting_error(
+                    f'SOPHIE_CHAT["{name}"] must be True or False, not {config[name]!r}.',
+                    f'Fix SOPHIE_CHAT["{name}"].',
+                    "E005",
+                )
+            )
+    for name in ("ASSISTANT_NAME", *_OPTIONAL_TEXT_SETTINGS):
+        value = config[name]
+        if not (isinstance(value, str) and (value or name != "ASSISTANT_NAME")) and not (
+            value is None and name != "ASSISTANT_NAME"
+        ):
+            errors.append(
+                _setting_error(
+                    f'SOPHIE_CHAT["{name}"] must be text, not {value!r}.',
+                    f'Fix SOPHIE_CHAT["{name}"].',
+                    "E005",
+                )
+            )
+    timeout = config["RESPONSE_TIMEOUT_SECONDS"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"] must be a positive number, not {timeout!r}.',
+                'Fix SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"]; its default is 30.',
+                "E005",
+            )
+        )
+    low, high = config["MIN_MESSAGE_LENGTH"], config["MAX_MESSAGE_LENGTH"]
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        errors.append(
+            _setting_error(
+                f"MIN_MESSAGE_LENGTH ({low}) is greater than MAX_MESSAGE_LENGTH ({high}).",
+                'Lower SOPHIE_CHAT["MIN_MESSAGE_LENGTH"] or raise SOPHIE_CHAT["MAX_MESSAGE_LENGTH"].',
+                "E005",
+            )
+        )
+    prompt = config["SYSTEM_PROMPT"]
+    if prompt is not None and not isinstance(prompt, str | Mapping):
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["SYSTEM_PROMPT"] must be text or a dict of texts by locale, not {prompt!r}.',
+                'Fix SOPHIE_CHAT["SYSTEM_PROMPT"], or set it to None for the built-in prompt.',
+                "E005",
+            )
+        )
+    proxies = config["TRUSTED_PROXIES"]
+    if not isinstance(proxies, list | tuple) or not all(isinstance(p, str) for p in proxies):
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["TRUSTED_PROXIES"] must be a list of IP addresses or networks, not {proxies!r}.',
+                'Fix SOPHIE_CHAT["TRUSTED_PROXIES"], e.g. ["127.0.0.1", "10.0.0.0/8"].',
+                "E005",
+            )
+        )
+    return errors
+
+
+def _check_backend(setting: str) -> list[checks.CheckMessage]:
+    hint_path = f'SOPHIE_CHAT["{setting}"]["BACKEND"]'
+    try:
+        cls = backends.backend_class(setting)
+    except backends.InvalidBackendError as exc:
+        return [_setting_error(str(exc), f"Fix {hint_path}: a dotted path to a class.", "E002")]
+    options = conf.get(setting).get("OPTIONS") or {}
+    if not isinstance(options, dict):
+        return [
+            _setting_error(
+                f'SOPHIE_CHAT["{setting}"]["OPTIONS"] must be a dict.',
+                f'Fix SOPHIE_CHAT["{setting}"]["OPTIONS"].',
+                "E003",
+            )
+        ]
+    unknown = backends.unknown_options(cls, options)
+    if unknown:
+        accepted = [
+            name
+            for name, p in inspect.signature(cls).parameters.items()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        return [
+            _setting_error(
+                f'SOPHIE_CHAT["{setting}"]["OPTIONS"] has unknown option(s) '
+                f"{', '.join(map(repr, unknown))} for {cls.__module__}.{cls.__qualname__}.",
+                f"Its options are: {', '.join(accepted) or '(none)'}.",
+                "E003",
+            )
+        ]
+    try:
+        instance = backends.build(setting)
+    except Exception as exc:
+        return [
+            _setting_error(
+                f'SOPHIE_CHAT["{setting}"] could not be built: {exc}',
+                f'Fix the value in SOPHIE_CHAT["{setting}"]["OPTIONS"].',
+                "E004",
+            )
+        ]
+    check = getattr(instance, "check", None)
+    return list(check(setting)) if callable(check) else []
+
+
+def _check_response_cache() -> list[checks.CheckMessage]:
+    config = conf.get("RESPONSE_CACHE")
+    if not isinstance(config, Mapping) or not config.get("ENABLED"):
+        return []
+    alias = config.get("CACHE_ALIAS")
+    if alias not in settings.CACHES:
+        return [
+            _setting_error(
+                f"The response cache alias {alias!r} is not in CACHES.",
+                'Add it to CACHES, or fix SOPHIE_CHAT["RESPONSE_CACHE"]["CACHE_ALIAS"].',
+                "E006",
+            )
+        ]
+    backend = settings.CACHES[alias].get("BACKEND", "")
+    if not settings.DEBUG and backend == "django.core.cache.backends.locmem.LocMemCache":
+        return [
+            checks.Warning(
+                f"The response cache uses {alias!r}, a local-memory cache: each server "
+                "process keeps its own copy and restarts empty it.",
+                hint="In production point SOPHIE_CHAT[\"RESPONSE_CACHE\"][\"CACHE_ALIAS\"] at a "
+                "shared cache such as django-redis.",
+                id="sophie_chat.W011",
+            )
+        ]
+    return []
+
+
+def _check_callables() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    config = conf.get_config()
+    providers = config["CONTEXT_PROVIDERS"]
+    paths = list(providers) if isinstance(providers, list | tuple) else [providers]
+    named = [("CONTEXT_PROVIDERS", path) for path in paths]
+    named.append(("USER_TYPE_RESOLVER", config["USER_TYPE_RESOLVER"]))
+    for name, path in named:
+        try:
+            if not isinstance(path, str):
+                raise ImportError(f"{path!r} is not a dotted path")
+            func = import_string(path)
+            if not callable(func):
+                raise ImportError(f"{path!r} is not callable")
+        except ImportError as exc:
+            errors.append(
+                _setting_error(
+                    f'SOPHIE_CHAT["{name}"]: {path!r} cannot be used: {exc}',
+                    f'Fix SOPHIE_CHAT["{name}"]: dotted paths to functions.',
+                    "E007",
+                )
+            )
+    return errors
+
+
+@checks.register()
+def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if "channels" not in settings.INSTALLED_APPS and "daphne" not in settings.INSTALLED_APPS:
+        errors.append(
+            _setting_error(
+                '"channels" is not in INSTALLED_APPS; the chat needs Django Channels.',
+                'Add "channels" to INSTALLED_APPS and set ASGI_APPLICATION.',
+                "E008",
+            )
+        )
+    if settings.DEBUG:
+        return errors
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    backend = layers.get("default", {}).get("BACKEND", "")
+    if not layers or backend == "channels.layers.InMemoryChannelLayer":
+        errors.append(
+            checks.Warning(
+                "The channel layer is in memory (or missing): tabs of one conversation "
+                "connected to different server processes will not see each other's messages.",
+                hint="In production set CHANNEL_LAYERS to channels_redis "
+                "(pip install 'sophie-chat[redis]').",
+                id="sophie_chat.W010",
+            )
+        )
+    return errors

@@ -1,0 +1,354 @@
+"""The WebSocket consumer: speaks protocol v1 (PROTOCOL.md) and nothing else.
+
+Frames are validated by :mod:`sophie_chat.protocol`, turns are run by
+:mod:`sophie_chat.engine`, sessions are read and written by
+:mod:`sophie_chat.store`. User messages queue per connection and are
+answered one at a time, in order, in a worker task, so ``ping``,
+``typing`` and ``feedback`` are answered while an answer streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import trans_real
+
+from sophie_chat import conf, engine, protocol, store
+from sophie_chat.context import resolve_user_type
+from sophie_chat.exceptions import (
+    ChatError,
+    Forbidden,
+    InternalError,
+    SessionNotFound,
+    TooManyConnections,
+)
+from sophie_chat.security import client_ip, make_resume_token, session_id_from_token
+from sophie_chat.store import SessionState, StoredMessage
+
+logger = logging.getLogger(__name__)
+
+# Open connections of this process, in total and per client (user or IP).
+_open_connections = 0
+_open_by_client: collections.Counter[str] = collections.Counter()
+
+
+def open_connections() -> int:
+    """How many chat connections this process holds (for the health endpoint)."""
+    return _open_connections
+
+
+def group_name(session_id: str) -> str:
+    """The channel group of a session; derived from its id, never taken from a client."""
+    return f"sophie_chat.session.{session_id.replace('-', '')}"
+
+
+def message_object(message: StoredMessage) -> dict[str, Any]:
+    """A stored message in the protocol's message shape."""
+    data: dict[str, Any] = {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+        "status": message.status,
+    }
+    if message.client_message_id:
+        data["client_message_id"] = message.client_message_id
+    if message.reply_to:
+        data["reply_to"] = message.reply_to
+    if message.role == "assistant":
+        metadata = dict(message.metadata)
+        metadata.setdefault("sources", [])
+        metadata.setdefault("cached", False)
+        metadata.setdefault("fallback", False)
+        data["metadata"] = metadata
+    else:
+        data["metadata"] = dict(message.metadata)
+    return data
+
+
+def pick_locale(scope: dict[str, Any]) -> str:
+    """``?locale=`` of the WebSocket URL, else Accept-Language, else LANGUAGE_CODE."""
+    query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+    candidates = list(query.get("locale", []))
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"accept-language":
+            candidates.extend(
+                code for code, _q in trans_real.parse_accept_lang_header(value.decode("latin-1"))
+            )
+    for candidate in candidates:
+        try:
+            return trans_real.get_supported_language_variant(candidate.strip()[:16])
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One visitor's browser tab. Route it at ``ws/chat/`` (see :mod:`sophie_chat.routing`)."""
+
+    async def connect(self) -> None:
+        self.session: SessionState | None = None
+        self.queue: asyncio.Queue[protocol.UserMessage] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+        self.counted_as: str | None = None
+        self.group: str | None = None
+        self.locale = pick_locale(self.scope)
+        user = self.scope.get("user")
+        self.user = user
+        self.user_id = user.pk if user is not None and user.is_authenticated else None
+        self.ip = client_ip(self.scope)
+        await self.accept()
+        with translation.override(self.locale):
+            if self.user_id is None and not conf.get("ALLOW_ANONYMOUS"):
+                await self.refuse(Forbidden())
+                return
+            if not self.take_connection_slot():
+                await self.refuse(TooManyConnections())
+                return
+            self.user_type = await resolve_user_type(user)
+            await self.send_frame(self.welcome())
+        logger.debug("Chat connected", extra={"user_id": self.user_id, "locale": self.locale})
+
+    def take_connection_slot(self) -> bool:
+        global _open_connections
+        client = f"user:{self.user_id}" if self.user_id is not None else f"ip:{self.ip}"
+        if (
+            _open_connections >= conf.get("MAX_CONNECTIONS_PER_PROCESS")
+            or _open_by_client[client] >= conf.get("MAX_CONNECTIONS_PER_CLIENT")
+        ):
+            logger.warning("Connection refused: cap reached", extra={"client_kind":
+                           client.split(":")[0], "open_connections": _open_connections})
+            return False
+        _open_connections += 1
+        _open_by_client[client] += 1
+        self.counted_as = client
+        return True
+
+    def release_connection_slot(self) -> None:
+        global _open_connections
+        if self.counted_as is None:
+            return
+        _open_connections -= 1
+        _open_by_client[self.counted_as] -= 1
+        if _open_by_client[self.counted_as] <= 0:
+            del _open_by_client[self.counted_as]
+        self.counted_as = None
+
+    async def refuse(self, error: ChatError) -> None:
+        await self.send_frame(protocol.error_frame(error))
+        await self.close(code=error.close_code)
+
+    def welcome(self) -> dict[str, Any]:
+        name = conf.get("ASSISTANT_NAME")
+        greeting = conf.get("GREETING") or _("Hi! I'm %(name)s. How can I help you today?") % {
+            "name": name
+        }
+        return protocol.welcome_frame(
+            name=name,
+            avatar_url=conf.get("ASSISTANT_AVATAR_URL"),
+            greeting=greeting,
+            limits={
+                "max_message_length": conf.get("MAX_MESSAGE_LENGTH"),
+                "min_message_length": conf.get("MIN_MESSAGE_LENGTH"),
+                "max_feedback_length": conf.get("MAX_FEEDBACK_LENGTH"),
+                "max_context_size_bytes": conf.get("MAX_CONTEXT_SIZE_BYTES"),
+                "max_frame_bytes": conf.get("MAX_FRAME_BYTES"),
+            },
+        )
+
+    async def disconnect(self, code: int) -> None:
+        self.release_connection_slot()
+        if self.worker is not None:
+            self.worker.cancel()
+            # Let the engine store the interrupted answer before we go.
+            await asyncio.wait([self.worker], timeout=10)
+        if self.group and self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        raise StopConsumer()
+
+    # -- inbound ---------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.counted_as is None:
+            return  # refused connection closing; nothing more is read
+        with translation.override(self.locale):
+            try:
+                frame = protocol.parse_frame(text_data, bytes_data)
+                await self.dispatch_frame(frame)
+            except ChatError as error:
+                await self.send_frame(protocol.error_frame(error))
+            except Exception:
+                logger.exception("Unexpected error handling a frame",
+                                 extra={"session_id": self.session.id if self.session else None})
+                await self.send_frame(protocol.error_frame(InternalError()))
+
+    async def dispatch_frame(self, frame: protocol.ClientFrame) -> None:
+        match frame:
+            case protocol.Ping():
+                await self.send_frame(protocol.pong_frame())
+            case protocol.SessionInit():
+                await self.session_init(frame)
+            case protocol.UserMessage():
+                if self.session is None:
+                    await self.start_session(None)
+                self.queue.put_nowait(frame)
+                if self.worker is None or self.worker.done():
+                    self.worker = asyncio.create_task(self.answer_queue())
+            case protocol.Typing():
+                if self.session is not None:
+                    await self.to_group(protocol.typing_frame(frame.is_typing, "user"))
+            case protocol.Feedback():
+                session = self.require_session()
+                await store.store_feedback(session.id, frame.message_id, frame.rating,
+                                           frame.comment)
+                await self.send_frame(protocol.ack_frame("feedback", message_id=frame.message_id))
+            case protocol.SessionRate():
+                session = self.require_session()
+                await store.rate_session(session.id, frame.score, frame.comment)
+                await self.send_frame(protocol.ack_frame("session_rate"))
+            case protocol.SessionClose():
+                session = self.require_session()
+                await store.close_session(session.id)
+                closed = protocol.session_closed_frame(session.id)
+                await self.send_frame(closed)
+                await self.to_group(closed)
+
+    def require_session(self) -> SessionState:
+        if self.session is None:
+            raise SessionNotFound()
+        return self.session
+
+    async def session_init(self, frame: protocol.SessionInit) -> None:
+        context = {"page": frame.context.as_dict()} if frame.context else None
+        if frame.context and frame.context.extra:
+            context["extra"] = frame.context.extra
+        if frame.context and frame.context.locale:
+            self.set_locale(frame.context.locale)
+        if frame.session_id is None and frame.resume_token is None:
+            await self.start_session(context)
+            return
+        token_session = session_id_from_token(frame.resume_token) if frame.resume_token else None
+        if frame.resume_token and token_session is None and frame.session_id is None:
+            raise SessionNotFound()
+        session, history = await store.resume_session(
+            session_id=frame.session_id, token_session_id=token_session, user_id=self.user_id,
+            user_type=self.user_type, locale=self.locale, context=context,
+        )
+        await self.bind(session)
+        await self.send_frame(self.session_frame(session, resumed=True, history=history))
+
+    def set_locale(self, locale: str) -> None:
+        try:
+            self.locale = trans_real.get_supported_language_variant(locale)
+        except LookupError:
+            return
+
+    async def start_session(self, context: dict[str, Any] | None) -> None:
+        session = await store.create_session(
+            user_id=self.user_id, user_type=self.user_type, locale=self.locale,
+            context=context or {}, client_ip=self.ip,
+        )
+        await self.bind(session)
+        await self.send_frame(self.session_frame(session, resumed=False, history=[]))
+
+    async def bind(self, session: SessionState) -> None:
+        if self.channel_layer is not None:
+            if self.group:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = group_name(session.id)
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        self.session = session
+
+    def session_frame(self, session: SessionState, *, resumed: bool,
+                      history: list[StoredMessage]) -> dict[str, Any]:
+        return protocol.session_frame(
+            session_id=session.id,
+            resume_token=make_resume_token(session.id),
+            resumed=resumed,
+            status=session.status,
+            history=[message_object(m) for m in history],
+            locale=self.locale,
+        )
+
+    # -- turns -------------------------------------------------------------------
+
+    async def answer_queue(self) -> None:
+        while not self.queue.empty():
+            frame = self.queue.get_nowait()
+            with translation.override(self.locale):
+                try:
+                    await engine.run_turn(
+                        engine.TurnRequest(
+                            session=self.require_session(),
+                            visitor=engine.Visitor(user=self.user, user_id=self.user_id,
+                                                   user_type=self.user_type, ip=self.ip),
+                            content=frame.content,
+                            client_message_id=frame.client_message_id,
+                            locale=self.locale,
+                        ),
+                        _Sink(self),
+                    )
+                except ChatError as error:
+                    await self.send_frame(protocol.error_frame(error))
+                except Exception:
+                    logger.exception("Turn failed", extra={"session_id": self.session.id
+                                                           if self.session else None})
+                    await self.send_frame(protocol.error_frame(
+                        InternalError(reply_to=frame.client_message_id)))
+
+    # -- outbound ----------------------------------------------------------------
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=protocol.encode(frame))
+
+    async def to_group(self, frame: dict[str, Any]) -> None:
+        """Send a frame to the session's other connections (other tabs, agents)."""
+        if self.group and self.channel_layer is not None:
+            await self.channel_layer.group_send(
+                self.group,
+                {"type": "chat.relay", "frame": frame, "origin": self.channel_name},
+            )
+
+    async def chat_relay(self, event: dict[str, Any]) -> None:
+        if event.get("origin") != self.channel_name:
+            await self.send_frame(event["frame"])
+
+
+class _Sink:
+    """Turns the engine's reports into frames for this tab and the session's group."""
+
+    __slots__ = ("consumer",)
+
+    def __init__(self, consumer: ChatConsumer) -> None:
+        self.consumer = consumer
+
+    async def accepted(self, message: StoredMessage, *, new: bool) -> None:
+        frame = protocol.message_frame(message_object(message))
+        await self.consumer.send_frame(frame)
+        if new:
+            await self.consumer.to_group(frame)
+
+    async def typing(self, is_typing: bool) -> None:
+        frame = protocol.typing_frame(is_typing, "assistant")
+        await self.consumer.send_frame(frame)
+        await self.consumer.to_group(frame)
+
+    async def started(self, message_id: str, reply_to: str) -> None:
+        await self.consumer.send_frame(protocol.stream_start_frame(message_id, reply_to))
+
+    async def delta(self, message_id: str, text: str) -> None:
+        await self.consumer.send_frame(protocol.stream_delta_frame(message_id, text))
+
+    async def finished(self, message: StoredMessage) -> None:
+        frame = protocol.stream_end_frame(message_object(message))
+        await self.consumer.send_frame(frame)
+        await self.consumer.to_group(frame)

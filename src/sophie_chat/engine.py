@@ -1,0 +1,343 @@
+"""One conversation turn, start to end (DESIGN.md, "A turn").
+
+The consumer hands :func:`run_turn` a :class:`TurnRequest` and a
+:class:`TurnSink`; the engine rate-limits, stores, builds context, retrieves
+knowledge, answers from the response cache or the model (or a fallback),
+stores the answer, and tells the sink what happened as it happens. Errors a
+client should hear about are raised as :class:`~sophie_chat.exceptions.ChatError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from sophie_chat import backends, conf, response_cache, store
+from sophie_chat.context import ContextRequest, ContextSection, build_context
+from sophie_chat.exceptions import AIUnavailable, InternalError, RateLimited
+from sophie_chat.knowledge.base import KnowledgeHit
+from sophie_chat.llm.base import LLMError, LLMRequest, LLMTimeout, Usage
+from sophie_chat.models import ChatMessage
+from sophie_chat.prompts import HistoryItem, build_messages
+from sophie_chat.ratelimit.base import RateLimiterUnavailable
+from sophie_chat.store import AnswerRecord, SessionState, StoredMessage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Who sent the message. ``user`` is the Django user (or ``AnonymousUser``)."""
+
+    user: Any
+    user_id: int | None
+    user_type: str
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    session: SessionState
+    visitor: Visitor
+    content: str
+    client_message_id: str | None
+    locale: str
+
+
+class TurnSink(Protocol):
+    """What the engine reports, in order, while it runs a turn."""
+
+    async def accepted(self, message: StoredMessage, *, new: bool) -> None:
+        """The user message is stored (``new``) or was stored before (a re-send)."""
+
+    async def typing(self, is_typing: bool) -> None:
+        """The assistant is preparing an answer (or stopped)."""
+
+    async def started(self, message_id: str, reply_to: str) -> None:
+        """The answer ``message_id`` begins."""
+
+    async def delta(self, message_id: str, text: str) -> None:
+        """The next piece of the answer."""
+
+    async def finished(self, message: StoredMessage) -> None:
+        """The answer is complete and stored."""
+
+
+# One turn at a time per session in this process; weak so idle sessions cost nothing.
+_session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _session_lock(session_id: str) -> asyncio.Lock:
+    lock = _session_locks.get(session_id)
+    if lock is None:
+        lock = _session_locks[session_id] = asyncio.Lock()
+    return lock
+
+
+def _log_text(text: str) -> str:
+    return text if conf.get("LOG_ALL_MESSAGES") else f"<{len(text)} characters>"
+
+
+def rate_limit_keys(session_id: str, visitor: Visitor) -> list[str]:
+    """Per user; for anonymous visitors per session and per IP (a new session keeps the IP's count)."""
+    if visitor.user_id is not None:
+        return [f"user:{visitor.user_id}"]
+    keys = [f"session:{session_id}"]
+    if visitor.ip:
+        keys.append(f"ip:{visitor.ip}")
+    return keys
+
+
+async def check_rate_limit(session_id: str, visitor: Visitor, reply_to: str | None) -> None:
+    limiter = backends.rate_limiter()
+    for key in rate_limit_keys(session_id, visitor):
+        try:
+            decision = await limiter.hit(key)
+        except RateLimiterUnavailable as exc:
+            logger.error("Rate limiter unavailable", exc_info=exc,
+                         extra={"session_id": session_id})
+            raise InternalError(reply_to=reply_to) from exc
+        if not decision.allowed:
+            logger.info("Rate limited", extra={"session_id": session_id, "key_kind":
+                        key.split(":", 1)[0], "retry_after": decision.retry_after})
+            await store.count_event(session_id, "rate_limited")
+            raise RateLimited(retry_after=decision.retry_after, reply_to=reply_to)
+
+
+async def run_turn(request: TurnRequest, sink: TurnSink) -> None:
+    """Run one turn. Turns of one session run one at a time, in arrival order."""
+    async with _session_lock(request.session.id):
+        await _run_turn(request, sink)
+
+
+async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
+    session_id = request.session.id
+    reply_to = request.client_message_id
+    if request.client_message_id:
+        found = await store.find_by_client_id(session_id, request.client_message_id)
+        if found is not None:
+            message, answer = found
+            await sink.accepted(message, new=False)
+            if answer is not None:
+                await _replay(answer, sink)
+            else:
+                # Stored but never answered (a crash or a refused model): answer it now.
+                history = await store.history_before(session_id, message.id)
+                await _answer(request, message, history, sink)
+            return
+    await check_rate_limit(session_id, request.visitor, reply_to)
+    message, history, new = await store.store_user_message(
+        session_id, request.content, request.client_message_id
+    )
+    logger.info("Message stored", extra={"session_id": session_id, "message_id": message.id,
+                                          "text": _log_text(request.content)})
+    await sink.accepted(message, new=new)
+    if not new:
+        found = await store.find_by_client_id(session_id, message.client_message_id or "")
+        if found is not None and found[1] is not None:
+            await _replay(found[1], sink)
+            return
+    await _answer(request, message, history, sink)
+
+
+async def _replay(answer: StoredMessage, sink: TurnSink) -> None:
+    """Send a stored answer again through the one path clients know."""
+    await sink.started(answer.id, answer.reply_to or "")
+    if answer.content:
+        await sink.delta(answer.id, answer.content)
+    await sink.finished(answer)
+
+
+async def _search(question: str, locale: str) -> list[KnowledgeHit]:
+    limit = conf.get("KNOWLEDGE_RESULTS")
+    if not limit:
+        return []
+    try:
+        return list(await backends.knowledge().search(question, locale=locale, limit=limit))
+    except Exception:
+        logger.exception("Knowledge search failed; answering without it")
+        return []
+
+
+async def _answer(request: TurnRequest, question: StoredMessage, history: list[HistoryItem],
+                  sink: TurnSink) -> None:
+    started_at = time.monotonic()
+    typing = conf.get("ENABLE_TYPING_INDICATOR")
+    if typing:
+        await sink.typing(True)
+    try:
+        await _compose(request, question, history, sink, started_at)
+    except BaseException:
+        # Answers end the indicator with stream_start; a turn without one must say so.
+        if typing:
+            await asyncio.shield(sink.typing(False))
+        raise
+
+
+async def _compose(request: TurnRequest, question: StoredMessage, history: list[HistoryItem],
+                   sink: TurnSink, started_at: float) -> None:
+    session = request.session
+    locale = request.locale or session.locale
+    context = await build_context(
+        ContextRequest(
+            user=request.visitor.user,
+            user_id=request.visitor.user_id,
+            user_type=request.visitor.user_type,
+            session_id=session.id,
+            locale=locale,
+            page=session.context.get("page") or {},
+            session_context=session.context,
+            question=question.content,
+        )
+    )
+    hits = await _search(question.content, locale)
+    sources = [hit.as_source() for hit in hits]
+    answer_id = str(uuid.uuid4())
+    llm = backends.llm()
+
+    key = await _cache_key(request, question, history, context, llm.model_name, locale)
+    if key is not None:
+        cached = await response_cache.get(key)
+        if cached is not None:
+            await sink.started(answer_id, question.id)
+            await sink.delta(answer_id, cached.content)
+            stored = await store.store_answer(AnswerRecord(
+                id=answer_id, session_id=session.id, reply_to=question.id,
+                content=cached.content, status=ChatMessage.Status.COMPLETE,
+                metadata={"sources": cached.sources, "cached": True, "fallback": False,
+                          "model": cached.model},
+                first_token_ms=_ms_since(started_at), total_ms=_ms_since(started_at),
+                prompt_tokens=0, completion_tokens=0,
+            ))
+            await sink.finished(stored)
+            return
+
+    messages = build_messages(locale=locale, question=question.content, history=history,
+                              knowledge=hits, context=context)
+    llm_request = LLMRequest(messages=messages, locale=locale, knowledge=tuple(hits))
+    parts: list[str] = []
+    first_token_ms: int | None = None
+    usage: Usage | None = None
+    model = llm.model_name
+    error: LLMError | None = None
+
+    async def relay() -> None:
+        nonlocal first_token_ms, usage, model
+        stream = llm.stream(llm_request)
+        try:
+            async for chunk in stream:
+                if chunk.delta:
+                    if first_token_ms is None:
+                        first_token_ms = _ms_since(started_at)
+                        await sink.started(answer_id, question.id)
+                    parts.append(chunk.delta)
+                    await sink.delta(answer_id, chunk.delta)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.model:
+                    model = chunk.model
+        finally:
+            await stream.aclose()
+
+    def record(status: str, extra: dict[str, Any]) -> AnswerRecord:
+        return AnswerRecord(
+            id=answer_id, session_id=session.id, reply_to=question.id,
+            content="".join(parts), status=status,
+            metadata={"sources": sources, "cached": False, "fallback": False, "model": model,
+                      **extra},
+            first_token_ms=first_token_ms, total_ms=_ms_since(started_at),
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+        )
+
+    try:
+        async with asyncio.timeout(conf.get("RESPONSE_TIMEOUT_SECONDS")):
+            await relay()
+    except TimeoutError as exc:
+        error = LLMTimeout(f"no complete answer within {conf.get('RESPONSE_TIMEOUT_SECONDS')} s",
+                           cause=exc)
+    except LLMError as exc:
+        error = exc
+    except asyncio.CancelledError:
+        # The visitor left mid-answer: keep what was said, marked interrupted.
+        if parts:
+            await asyncio.shield(store.store_answer(
+                record(ChatMessage.Status.INTERRUPTED, {"interrupted": True})))
+        logger.info("Answer interrupted", extra={"session_id": session.id,
+                                                 "message_id": answer_id})
+        raise
+
+    if error is None:
+        stored = await store.store_answer(record(ChatMessage.Status.COMPLETE, {}))
+        logger.info("Answer stored", extra={
+            "session_id": session.id, "message_id": answer_id, "model": model,
+            "first_token_ms": first_token_ms, "total_ms": _ms_since(started_at),
+            "text": _log_text(stored.content)})
+        if key is not None and stored.content:
+            await response_cache.set(key, response_cache.CachedAnswer(
+                content=stored.content, sources=sources, model=model))
+        await sink.finished(stored)
+        return
+
+    logger.warning("Model failed: %s", error, exc_info=error.cause or error,
+                   extra={"session_id": session.id, "error": type(error).__name__})
+    await store.count_event(session.id, "errors")
+    error_name = type(error).__name__
+    if not conf.get("FALLBACK_RESPONSES"):
+        if parts:
+            await sink.finished(await store.store_answer(
+                record(ChatMessage.Status.FAILED, {"error": error_name})))
+        raise AIUnavailable(reply_to=request.client_message_id or question.id)
+    text = fallback_text(hits, locale)
+    if parts:
+        text = "\n\n" + text
+    else:
+        first_token_ms = _ms_since(started_at)
+        await sink.started(answer_id, question.id)
+    parts.append(text)
+    await sink.delta(answer_id, text)
+    await sink.finished(await store.store_answer(
+        record(ChatMessage.Status.COMPLETE, {"fallback": True, "error": error_name})))
+
+
+async def _cache_key(request: TurnRequest, question: StoredMessage, history: list[HistoryItem],
+                     context: list[ContextSection], model: str, locale: str) -> str | None:
+    if not response_cache.enabled():
+        return None
+    prior_user_messages = sum(1 for item in history if item.role == "user")
+    if not response_cache.is_cacheable(prior_user_messages=prior_user_messages, context=context):
+        return None
+    try:
+        version = await backends.knowledge().version()
+    except Exception:
+        logger.warning("Knowledge version unavailable; answer not cached", exc_info=True)
+        return None
+    return response_cache.cache_key(
+        question=question.content, locale=locale, knowledge_version=version,
+        user_type=request.visitor.user_type, context=context, model=model,
+    )
+
+
+def fallback_text(hits: list[KnowledgeHit], locale: str) -> str:
+    """What to say when the model failed: the best knowledge entry, or the fallback message."""
+    with translation.override(locale or None):
+        if hits:
+            return _("I can't reach my full assistant right now, but this may help:") + (
+                "\n\n" + hits[0].answer
+            )
+        configured = conf.get("FALLBACK_MESSAGE")
+        if configured:
+            return configured
+        return _("Sorry, I can't answer right now. Please try again in a few minutes.")
+
+
+def _ms_since(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)

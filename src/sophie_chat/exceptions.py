@@ -1,0 +1,89 @@
+"""Errors a client can be told about.
+
+Each ``ChatError`` carries the protocol error code it becomes; the mapping to
+frames happens in exactly one place, :func:`sophie_chat.protocol.error_frame`.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+
+class ChatError(Exception):
+    """Base class: something the client asked for failed."""
+
+    code = "internal_error"
+    default_message = _("Something went wrong on our side. Please try again.")
+    close_code: int | None = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reply_to: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message
+        self.reply_to = reply_to
+        self.retry_after = retry_after
+        super().__init__(message or str(self.default_message))
+
+    def user_message(self) -> str:
+        """The localized, human-readable text sent to the client."""
+        return str(self.message or self.default_message)
+
+
+class InvalidJSON(ChatError):
+    code = "invalid_json"
+    default_message = _("The message could not be read (it is not a JSON object).")
+
+
+class InvalidMessage(ChatError):
+    code = "invalid_message"
+    default_message = _("The message is not valid.")
+
+
+class EmptyMessage(ChatError):
+    code = "empty_message"
+    default_message = _("Please type a message.")
+
+
+class MessageTooLong(ChatError):
+    code = "message_too_long"
+    default_message = _("Your message is too long.")
+
+
+class RateLimited(ChatError):
+    code = "rate_limited"
+    default_message = _("You are sending messages too quickly. Please wait a moment.")
+
+
+class SessionNotFound(ChatError):
+    code = "session_not_found"
+    default_message = _("This conversation could not be found.")
+
+
+class SessionClosed(ChatError):
+    code = "session_closed"
+    default_message = _("This conversation has ended. Start a new one to keep chatting.")
+
+
+class AIUnavailable(ChatError):
+    code = "ai_unavailable"
+    default_message = _("The assistant is unavailable right now. Please try again later.")
+
+
+class InternalError(ChatError):
+    code = "internal_error"
+
+
+class TooManyConnections(ChatError):
+    code = "too_many_connections"
+    default_message = _("Too many open chat windows. Close one and try again.")
+    close_code = 4429
+
+
+class Forbidden(ChatError):
+    code = "forbidden"
+    default_message = _("You are not allowed to use this chat.")
+    close_code = 4403

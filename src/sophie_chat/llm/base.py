@@ -1,0 +1,141 @@
+"""The language model contract.
+
+A backend turns an :class:`LLMRequest` (chat messages plus what the turn
+knows) into a stream of :class:`LLMChunk` values. To add a provider, write
+one module with a subclass of :class:`BaseLLMBackend`:
+
+* ``__init__`` takes its options as **keyword-only** arguments (so a
+  misspelled option in ``SOPHIE_CHAT["LLM"]["OPTIONS"]`` fails at startup);
+* :meth:`~BaseLLMBackend.stream` is an async generator yielding chunks with
+  ``delta`` text, and at most one final chunk with ``usage``;
+* failures are raised as :class:`LLMTimeout`, :class:`LLMRateLimited` or
+  :class:`LLMUnavailable` (never the provider's own exception types): the
+  engine answers from the knowledge base when it catches any
+  :class:`LLMError`;
+* resources (HTTP streams) are released when the generator is closed early,
+  which happens when the visitor disconnects mid-answer: use ``try/finally``
+  or ``async with``;
+* :meth:`~BaseLLMBackend.check` returns Django check messages for
+  misconfiguration it can see without network access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from django.core.checks import CheckMessage
+
+    from sophie_chat.knowledge.base import KnowledgeHit
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of the prompt, in the chat-completions shape."""
+
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """What the engine asks a backend for one answer.
+
+    ``messages`` is the full prompt (system prompt first). ``knowledge`` and
+    ``locale`` are given too so that backends without a model (the offline
+    one) can answer from the knowledge base.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    locale: str = "en"
+    knowledge: tuple[KnowledgeHit, ...] = ()
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LLMChunk:
+    """A piece of the stream: a text ``delta``, or the final ``usage`` report."""
+
+    delta: str = ""
+    usage: Usage | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+
+
+class LLMError(Exception):
+    """Base class of the errors a backend may raise from :meth:`stream`."""
+
+    def __init__(self, message: str = "", *, cause: BaseException | None = None) -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.cause = cause
+
+
+class LLMTimeout(LLMError):
+    """The model did not answer in time."""
+
+
+class LLMRateLimited(LLMError):
+    """The provider refused the request for quota or rate reasons."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        cause: BaseException | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, cause=cause)
+        self.retry_after = retry_after
+
+
+class LLMUnavailable(LLMError):
+    """The provider failed: connection refused, a server error, a broken stream."""
+
+
+class BaseLLMBackend:
+    """Base class of language model backends. See the module docstring."""
+
+    #: Deltas arrive as the model produces them.
+    supports_streaming: bool = True
+    #: The backend can call tools (functions). None of the built-in ones does yet.
+    supports_tools: bool = False
+    #: The backend calls a network service (so timeouts and outages apply).
+    uses_network: bool = True
+
+    #: The model name reported in an answer's metadata.
+    model_name: str = ""
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        """Yield the answer to ``request`` as chunks. Must be an async generator."""
+        raise NotImplementedError
+
+    async def complete(self, request: LLMRequest) -> str:
+        """The whole answer as one string (convenience built on :meth:`stream`)."""
+        parts = [chunk.delta async for chunk in self.stream(request)]
+        return "".join(parts)
+
+    def check(self, setting: str = "LLM") -> Sequence[CheckMessage]:
+        """System check messages about this backend's configuration."""
+        return []
+
+    async def aclose(self) -> None:
+        """Release long-lived resources (HTTP connection pools)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts safe to show in logs and the health endpoint (never secrets)."""
+        return {"backend": f"{type(self).__module__}.{type(self).__qualname__}",
+                "model": self.model_name}
+

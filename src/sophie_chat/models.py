@@ -1,0 +1,230 @@
+"""Conversations, their messages, the knowledge base, feedback and analytics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from sophie_chat import conf
+
+
+def default_expiry():
+    return timezone.now() + timedelta(hours=conf.get("SESSION_TIMEOUT_HOURS"))
+
+
+class ChatSession(models.Model):
+    """One conversation between a visitor and the assistant."""
+
+    class UserType(models.TextChoices):
+        CLIENT = "client", _("Client")
+        PROVIDER = "provider", _("Provider")
+        ANONYMOUS = "anonymous", _("Anonymous")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+        EXPIRED = "expired", _("Expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sophie_chat_sessions",
+        verbose_name=_("user"),
+    )
+    user_type = models.CharField(
+        _("user type"), max_length=16, choices=UserType.choices, default=UserType.ANONYMOUS
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    context = models.JSONField(_("context"), default=dict, blank=True)
+    locale = models.CharField(_("locale"), max_length=16, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("last activity"), auto_now=True)
+    expires_at = models.DateTimeField(_("expires"), default=default_expiry, db_index=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    satisfaction_score = models.PositiveSmallIntegerField(
+        _("satisfaction score"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+    )
+    satisfaction_comment = models.TextField(_("satisfaction comment"), blank=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="sophie_sess_user_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(satisfaction_score__isnull=True)
+                | Q(satisfaction_score__gte=1, satisfaction_score__lte=5),
+                name="sophie_sess_score_1_5",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_user_type_display()} · {self.created_at:%Y-%m-%d %H:%M} · {self.id}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    def touch(self) -> None:
+        """Push the expiry forward from now (on activity)."""
+        self.expires_at = default_expiry()
+
+
+class ChatMessage(models.Model):
+    """One message of a conversation."""
+
+    class Role(models.TextChoices):
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
+        AGENT = "agent", _("Agent")
+        SYSTEM = "system", _("System")
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", _("Complete")
+        INTERRUPTED = "interrupted", _("Interrupted")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(
+        ChatSession, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    content = models.TextField(_("content"), blank=True)
+    client_message_id = models.CharField(
+        _("client message id"), max_length=64, null=True, blank=True
+    )
+    reply_to = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="replies",
+        verbose_name=_("reply to"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
+    )
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    first_token_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "client_message_id"], name="sophie_msg_client_id_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["session", "created_at"], name="sophie_msg_session_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.content[:60]}"
+
+
+class KnowledgeBaseEntry(models.Model):
+    """A question and its answer that the assistant may ground answers in."""
+
+    question = models.CharField(_("question"), max_length=500)
+    answer = models.TextField(_("answer"))
+    category = models.CharField(_("category"), max_length=100, blank=True, db_index=True)
+    keywords = models.JSONField(_("keywords"), default=list, blank=True)
+    locale = models.CharField(_("locale"), max_length=16, default="en", db_index=True)
+    # A CharField, not a URLField: site-relative paths ("/services/cleaning/") are welcome.
+    url = models.CharField(
+        _("URL"), max_length=500, blank=True, help_text=_("An absolute URL or a path on this site.")
+    )
+    active = models.BooleanField(_("active"), default=True, db_index=True)
+    priority = models.IntegerField(
+        _("priority"), default=0, help_text=_("Higher priority entries win ties in search.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("knowledge base entry")
+        verbose_name_plural = _("knowledge base entries")
+        ordering = ["-priority", "question"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "locale"], name="sophie_kb_question_locale")
+        ]
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class MessageFeedback(models.Model):
+    """A visitor's thumbs up or down on one assistant answer."""
+
+    class Rating(models.TextChoices):
+        UP = "up", _("Helpful")
+        DOWN = "down", _("Not helpful")
+
+    message = models.OneToOneField(
+        ChatMessage, on_delete=models.CASCADE, related_name="feedback", verbose_name=_("message")
+    )
+    rating = models.CharField(_("rating"), max_length=8, choices=Rating.choices)
+    comment = models.TextField(_("comment"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message feedback")
+        verbose_name_plural = _("message feedback")
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} · {self.message_id}"
+
+
+class ChatAnalytics(models.Model):
+    """Counters and timings of one conversation, kept up to date after each turn."""
+
+    session = models.OneToOneField(
+        ChatSession, on_delete=models.CASCADE, related_name="analytics", verbose_name=_("conversation")
+    )
+    user_messages = models.PositiveIntegerField(_("user messages"), default=0)
+    answers = models.PositiveIntegerField(_("answers"), default=0)
+    cache_hits = models.PositiveIntegerField(_("cache hits"), default=0)
+    fallbacks = models.PositiveIntegerField(_("fallback answers"), default=0)
+    interrupted = models.PositiveIntegerField(_("interrupted answers"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    rate_limited = models.PositiveIntegerField(_("rate-limit refusals"), default=0)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)
+    total_first_token_ms = models.PositiveBigIntegerField(_("sum of times to first token (ms)"), default=0)
+    total_response_ms = models.PositiveBigIntegerField(_("sum of response times (ms)"), default=0)
+    thumbs_up = models.PositiveIntegerField(_("thumbs up"), default=0)
+    thumbs_down = models.PositiveIntegerField(_("thumbs down"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("conversation analytics")
+        verbose_name_plural = _("conversation analytics")
+
+    def __str__(self) -> str:
+        return f"{self.session_id}"
+
+    @property
+    def average_response_ms(self) -> int | None:
+        return self.total_response_ms // self.answers if self.answers else None

@@ -1,0 +1,342 @@
+"""Wire protocol v1: inbound frame validation and outbound frame builders.
+
+Inbound: :func:`parse_frame` turns one text frame into a typed, frozen
+request (``SessionInit``, ``UserMessage``...) or raises a
+:class:`~sophie_chat.exceptions.ChatError` whose ``code`` is the protocol
+error code. Outbound: the ``*_frame`` functions build the JSON objects the
+server sends. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from sophie_chat import conf
+from sophie_chat.exceptions import (
+    ChatError,
+    EmptyMessage,
+    InvalidJSON,
+    InvalidMessage,
+    MessageTooLong,
+)
+
+PROTOCOL_VERSION = 1
+MAX_CLIENT_MESSAGE_ID_LENGTH = 64
+
+# ---------------------------------------------------------------------------
+# Inbound
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    """Page facts sent by the widget in ``session_init.context``."""
+
+    page_url: str = ""
+    page_title: str = ""
+    locale: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.page_url:
+            data["page_url"] = self.page_url
+        if self.page_title:
+            data["page_title"] = self.page_title
+        if self.locale:
+            data["locale"] = self.locale
+        if self.extra:
+            data["extra"] = self.extra
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInit:
+    session_id: str | None = None
+    resume_token: str | None = None
+    context: PageContext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    content: str
+    client_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    is_typing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    message_id: str
+    rating: str
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRate:
+    score: int
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClose:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = SessionInit | UserMessage | Typing | Feedback | SessionRate | SessionClose | Ping
+
+
+def clean_text(text: str) -> str:
+    """Normalize Unicode (NFC), drop control characters but newlines and tabs.
+
+    This is all the server does to message text: it is never HTML-escaped on
+    the way in.
+    """
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
+    return "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
+    )
+
+
+def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *,
+           required: bool = False, what: str) -> Any:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidMessage(_("The field “%(field)s” is required.") % {"field": name})
+        return None
+    # bool is an int subclass: never accept it where a number or text is asked for.
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
+        raise InvalidMessage(
+            _("The field “%(field)s” must be %(what)s.") % {"field": name, "what": what}
+        )
+    return value
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _bounded_text(data: dict[str, Any], name: str, limit: int) -> str:
+    value = _field(data, name, str, what=_("text")) or ""
+    value = clean_text(value).strip()
+    if len(value) > limit:
+        raise InvalidMessage(
+            _("The field “%(field)s” is longer than %(limit)d characters.")
+            % {"field": name, "limit": limit}
+        )
+    return value
+
+
+def parse_context(value: Any) -> PageContext:
+    """Validate ``session_init.context``; oversize context is refused, not truncated."""
+    if not isinstance(value, dict):
+        raise InvalidMessage(_("The field “%(field)s” must be %(what)s.")
+                             % {"field": "context", "what": _("an object")})
+    limit = conf.get("MAX_CONTEXT_SIZE_BYTES")
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > limit:
+        raise InvalidMessage(
+            _("The context is %(size)d bytes; at most %(limit)d are accepted.")
+            % {"size": size, "limit": limit}
+        )
+    extra = _field(value, "extra", dict, what=_("an object")) or {}
+    return PageContext(
+        page_url=_bounded_text(value, "page_url", 2000),
+        page_title=_bounded_text(value, "page_title", 300),
+        locale=_bounded_text(value, "locale", 16),
+        extra=extra,
+    )
+
+
+def parse_frame(text: str | None, bytes_data: bytes | None = None) -> ClientFrame:
+    """Validate one inbound frame. Raises a ``ChatError`` with the protocol code."""
+    if text is None:
+        if bytes_data is None:
+            raise InvalidJSON()
+        try:
+            text = bytes_data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidJSON() from exc
+    if len(text.encode("utf-8", "surrogatepass")) > conf.get("MAX_FRAME_BYTES"):
+        raise MessageTooLong(
+            _("The frame is larger than %(limit)d bytes.") % {"limit": conf.get("MAX_FRAME_BYTES")}
+        )
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSON() from exc
+    if not isinstance(data, dict):
+        raise InvalidJSON()
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise InvalidMessage(_("The field “%(field)s” is required.") % {"field": "type"})
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise InvalidMessage(_("Unknown message type “%(type)s”.") % {"type": kind[:40]})
+    return parser(data)
+
+
+def _parse_session_init(data: dict[str, Any]) -> SessionInit:
+    session_id = _field(data, "session_id", str, what=_("text"))
+    token = _field(data, "resume_token", str, what=_("text"))
+    context = data.get("context")
+    return SessionInit(
+        session_id=session_id or None,
+        resume_token=token or None,
+        context=parse_context(context) if context is not None else None,
+    )
+
+
+def _parse_message(data: dict[str, Any]) -> UserMessage:
+    content = _field(data, "content", str, required=True, what=_("text"))
+    client_id = _field(data, "client_message_id", str, what=_("text"))
+    if client_id is not None and not (0 < len(client_id) <= MAX_CLIENT_MESSAGE_ID_LENGTH):
+        raise InvalidMessage(
+            _("The field “%(field)s” must be 1 to %(limit)d characters.")
+            % {"field": "client_message_id", "limit": MAX_CLIENT_MESSAGE_ID_LENGTH}
+        )
+    content = clean_text(content)
+    stripped = content.strip()
+    if not stripped:
+        raise EmptyMessage(reply_to=client_id)
+    if len(stripped) < conf.get("MIN_MESSAGE_LENGTH"):
+        raise EmptyMessage(
+            _("Please write at least %(limit)d characters.") % {"limit": conf.get("MIN_MESSAGE_LENGTH")},
+            reply_to=client_id,
+        )
+    limit = conf.get("MAX_MESSAGE_LENGTH")
+    if len(stripped) > limit:
+        raise MessageTooLong(
+            _("Your message is %(length)d characters long; the limit is %(limit)d.")
+            % {"length": len(stripped), "limit": limit},
+            reply_to=client_id,
+        )
+    return UserMessage(content=stripped, client_message_id=client_id)
+
+
+def _parse_typing(data: dict[str, Any]) -> Typing:
+    return Typing(is_typing=_field(data, "is_typing", bool, required=True, what=_("true or false")))
+
+
+def _parse_feedback(data: dict[str, Any]) -> Feedback:
+    message_id = _field(data, "message_id", str, required=True, what=_("text"))
+    rating = _field(data, "rating", str, required=True, what=_("text"))
+    if rating not in ("up", "down"):
+        raise InvalidMessage(_("The rating must be “up” or “down”."))
+    comment = _bounded_text(data, "comment", conf.get("MAX_FEEDBACK_LENGTH"))
+    return Feedback(message_id=message_id, rating=rating, comment=comment)
+
+
+def _parse_session_rate(data: dict[str, Any]) -> SessionRate:
+    score = _field(data, "score", int, required=True, what=_("a whole number from 1 to 5"))
+    if not 1 <= score <= 5:
+        raise InvalidMessage(_("The score must be a whole number from 1 to 5."))
+    comment = _bounded_text(data, "comment", conf.get("MAX_FEEDBACK_LENGTH"))
+    return SessionRate(score=score, comment=comment)
+
+
+_PARSERS = {
+    "session_init": _parse_session_init,
+    "message": _parse_message,
+    "typing": _parse_typing,
+    "feedback": _parse_feedback,
+    "session_rate": _parse_session_rate,
+    "session_close": lambda data: SessionClose(),
+    "ping": lambda data: Ping(),
+}
+
+# ---------------------------------------------------------------------------
+# Outbound
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def welcome_frame(*, name: str, avatar_url: str | None, greeting: str,
+                  limits: dict[str, Any]) -> dict[str, Any]:
+    assistant: dict[str, Any] = {"name": name}
+    if avatar_url:
+        assistant["avatar_url"] = avatar_url
+    return {
+        "type": "welcome",
+        "assistant": assistant,
+        "protocol": PROTOCOL_VERSION,
+        "greeting": greeting,
+        "limits": limits,
+    }
+
+
+def session_frame(*, session_id: str, resume_token: str, resumed: bool, status: str,
+                  history: list[dict[str, Any]], locale: str = "") -> dict[str, Any]:
+    frame = {
+        "type": "session",
+        "session_id": session_id,
+        "resume_token": resume_token,
+        "resumed": resumed,
+        "status": status,
+        "history": history,
+    }
+    if locale:
+        frame["locale"] = locale
+    return frame
+
+
+def message_frame(message: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message", "message": message}
+
+
+def stream_start_frame(message_id: str, reply_to: str) -> dict[str, Any]:
+    return {"type": "stream_start", "message_id": message_id, "reply_to": reply_to}
+
+
+def stream_delta_frame(message_id: str, delta: str) -> dict[str, Any]:
+    return {"type": "stream_delta", "message_id": message_id, "delta": delta}
+
+
+def stream_end_frame(message: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "stream_end", "message": message}
+
+
+def typing_frame(is_typing: bool, role: str) -> dict[str, Any]:
+    return {"type": "typing", "is_typing": is_typing, "role": role}
+
+
+def session_closed_frame(session_id: str) -> dict[str, Any]:
+    return {"type": "session_closed", "session_id": session_id}
+
+
+def ack_frame(of: str, **fields: Any) -> dict[str, Any]:
+    """Extension: confirms a ``feedback`` or ``session_rate`` was stored."""
+    return {"type": "ack", "of": of, **fields}
+
+
+def pong_frame() -> dict[str, Any]:
+    return {"type": "pong"}
+
+
+def error_frame(error: ChatError) -> dict[str, Any]:
+    """The one place where errors become protocol ``error`` frames."""
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": error.code,
+        "message": error.user_message(),
+    }
+    if error.retry_after is not None:
+        frame["retry_after"] = error.retry_after
+    if error.reply_to is not None:
+        frame["reply_to"] = error.reply_to
+    return frame

@@ -1,0 +1,217 @@
+"""A rate limiter on Django's cache framework, counting with the ``limits`` library.
+
+``limits`` provides the strategy (fixed windows) and the rate parsing; this
+module adapts a Django cache alias to its async storage interface. The
+counters are as shared as the cache is: LocMem counts per process (fine for
+one process), django-redis or Memcached count site-wide.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core import checks
+from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
+from limits import RateLimitItem, RateLimitItemPerSecond, parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from sophie_chat.ratelimit.base import BaseRateLimiter, Decision, RateLimiterUnavailable
+
+# Caches whose counters live in one process only.
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+)
+
+
+class DjangoCacheStorage(Storage):
+    """``limits`` async storage over a Django cache alias (fixed windows only).
+
+    ``incr`` is ``add`` then ``incr``, both atomic in LocMem, Redis and
+    Memcached, so concurrent hits are never lost. The window's end is kept
+    beside the counter for ``get_expiry``.
+    """
+
+    STORAGE_SCHEME = None  # built directly, never from a limits URI
+
+    def __init__(self, alias: str, prefix: str) -> None:
+        super().__init__()
+        self.alias = alias
+        self.prefix = prefix
+
+    @property
+    def cache(self) -> Any:
+        return caches[self.alias]
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return Exception
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        cache = self.cache
+        func = getattr(cache, method)
+        # LocMem is an in-process dict behind a lock: calling it directly
+        # avoids a thread hop. Network caches go to a worker thread.
+        if isinstance(cache, LocMemCache | DummyCache):
+            return func(*args)
+        return await sync_to_async(func, thread_sensitive=False)(*args)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}:{key}"
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        full = self._key(key)
+        if await self._call("add", full, 0, expiry):
+            await self._call("set", f"{full}:exp", time.time() + expiry, expiry)
+        try:
+            return int(await self._call("incr", full, amount))
+        except ValueError:
+            # Expired between add and incr: start a new window.
+            await self._call("set", full, amount, expiry)
+            await self._call("set", f"{full}:exp", time.time() + expiry, expiry)
+            return amount
+
+    async def get(self, key: str) -> int:
+        return int(await self._call("get", self._key(key), 0) or 0)
+
+    async def get_expiry(self, key: str) -> float:
+        value = await self._call("get", f"{self._key(key)}:exp")
+        return float(value) if value is not None else time.time()
+
+    async def check(self) -> bool:
+        try:
+            await self._call("get", self._key("__check__"))
+        except Exception:
+            return False
+        return True
+
+    async def reset(self) -> int | None:
+        return None  # clearing the whole cache alias is never ours to do
+
+    async def clear(self, key: str) -> None:
+        full = self._key(key)
+        await self._call("delete_many", [full, f"{full}:exp"])
+
+
+_UNIT_ABBREVIATIONS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+_SHORT_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+
+
+def parse_rate(rate: str) -> RateLimitItem:
+    """Parse ``"10/m"``, ``"100/hour"``, ``"5/30s"`` or ``limits``' ``"5 per 30 seconds"``."""
+    if not isinstance(rate, str):
+        raise ValueError(f"rate must be a string like '10/m', not {rate!r}")
+    short = _SHORT_RATE.match(rate)
+    if short:
+        amount, multiple, unit = short.groups()
+        rate = f"{amount}/{multiple or 1} {_UNIT_ABBREVIATIONS[unit]}"
+    try:
+        return parse(rate)
+    except ValueError as exc:
+        raise ValueError(f"rate {rate!r} is not a rate like '10/m' or '100/hour'") from exc
+
+
+class CacheRateLimiter(BaseRateLimiter):
+    """Messages per key over a Django cache.
+
+    Options:
+        rate: the sustained rate, e.g. ``"10/m"`` (10 a minute), ``"100/hour"``.
+        burst: at most this many messages within ``burst`` rate intervals
+            (10/m with burst 3: at most 3 within 18 s), on top of the
+            sustained rate. ``None`` or 0 turns the burst limit off.
+        cache_alias: the Django cache to count in (default ``"default"``).
+        key_prefix: prefix of the cache keys.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: str = "10/m",
+        burst: int | None = 3,
+        cache_alias: str = "default",
+        key_prefix: str = "sophie_chat:rl",
+    ) -> None:
+        self.rate = parse_rate(rate)
+        if burst is not None and (not isinstance(burst, int) or burst < 0):
+            raise ValueError(f"burst must be a positive whole number or None, not {burst!r}")
+        self.limits: list[RateLimitItem] = [self.rate]
+        if burst and burst < self.rate.amount:
+            span = math.ceil(self.rate.get_expiry() / self.rate.amount * burst)
+            self.limits.append(RateLimitItemPerSecond(burst, span))
+        self.cache_alias = cache_alias
+        self.storage = DjangoCacheStorage(cache_alias, key_prefix)
+        self.strategy = FixedWindowRateLimiter(self.storage)
+
+    @property
+    def shared_between_processes(self) -> bool:  # type: ignore[override]
+        try:
+            backend = caches.settings[self.cache_alias]["BACKEND"]
+        except KeyError:
+            return False
+        return backend not in PROCESS_LOCAL_CACHES
+
+    async def hit(self, key: str) -> Decision:
+        try:
+            allowed = True
+            remaining = self.rate.amount
+            retry_after = 0
+            for item in self.limits:
+                ok = await self.strategy.hit(item, key)
+                stats = await self.strategy.get_window_stats(item, key)
+                remaining = min(remaining, stats.remaining)
+                if not ok:
+                    allowed = False
+                    retry_after = max(retry_after, math.ceil(stats.reset_time - time.time()), 1)
+            return Decision(allowed=allowed, remaining=remaining, retry_after=retry_after)
+        except Exception as exc:
+            raise RateLimiterUnavailable(str(exc)) from exc
+
+    async def clear(self, key: str) -> None:
+        for item in self.limits:
+            await self.strategy.clear(item, key)
+
+    def check(self, setting: str = "RATE_LIMIT") -> Sequence[checks.CheckMessage]:
+        from django.conf import settings
+
+        if self.cache_alias not in settings.CACHES:
+            return [
+                checks.Error(
+                    f"The rate limiter's cache alias {self.cache_alias!r} is not in CACHES.",
+                    hint=f'Add it to CACHES or set SOPHIE_CHAT["{setting}"]["OPTIONS"]'
+                    '["cache_alias"] to an existing alias.',
+                    id="sophie_chat.E012",
+                )
+            ]
+        try:
+            backend = caches[self.cache_alias]
+        except InvalidCacheBackendError:
+            return []
+        if isinstance(backend, DummyCache):
+            return [
+                checks.Error(
+                    f"The rate limiter counts in cache {self.cache_alias!r}, a DummyCache, "
+                    "which stores nothing: nobody would ever be limited.",
+                    hint=f'Point SOPHIE_CHAT["{setting}"]["OPTIONS"]["cache_alias"] at a real cache.',
+                    id="sophie_chat.E013",
+                )
+            ]
+        if not settings.DEBUG and not self.shared_between_processes:
+            return [
+                checks.Warning(
+                    f"The rate limiter counts in cache {self.cache_alias!r} "
+                    f"({settings.CACHES[self.cache_alias]['BACKEND']}), which server processes "
+                    "do not share: with several processes each one counts on its own.",
+                    hint="Use a shared cache (django-redis) for the limiter's cache_alias, or "
+                    "sophie_chat.ratelimit.redis.RedisRateLimiter.",
+                    id="sophie_chat.W012",
+                )
+            ]
+        return []

@@ -1,0 +1,79 @@
+"""Who is connecting: resume tokens for anonymous visitors and the client's IP."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core import signing
+
+from sophie_chat import conf
+
+RESUME_TOKEN_SALT = "sophie_chat.resume"
+
+
+def make_resume_token(session_id: str) -> str:
+    """A token that proves ownership of an anonymous session (signed, bound to its id)."""
+    return signing.dumps({"s": str(session_id)}, salt=RESUME_TOKEN_SALT, compress=False)
+
+
+def session_id_from_token(token: str) -> str | None:
+    """The session id a resume token was issued for, or None when it is not genuine."""
+    try:
+        data = signing.loads(token, salt=RESUME_TOKEN_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("s"), str):
+        return None
+    return data["s"]
+
+
+def _networks(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue  # reported by the E005 check
+    return networks
+
+
+def client_ip(scope: Mapping[str, Any]) -> str | None:
+    """The visitor's IP address for limits and caps.
+
+    The socket peer (``scope["client"]``), unless that peer is one of
+    ``TRUSTED_PROXIES``: then the right-most address of ``X-Forwarded-For``
+    that is not itself a trusted proxy. A forwarded header from anyone else
+    is ignored, so it cannot be spoofed to dodge limits.
+    """
+    peer = (scope.get("client") or (None,))[0]
+    trusted = _networks(conf.get("TRUSTED_PROXIES"))
+    if not peer or not trusted or not _is_in(peer, trusted):
+        return peer
+    forwarded = ""
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"x-forwarded-for":
+            forwarded = f"{forwarded},{value.decode('latin-1')}" if forwarded else value.decode(
+                "latin-1"
+            )
+    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _is_in(candidate, trusted):
+            return candidate if _valid_ip(candidate) else peer
+    return peer
+
+
+def _valid_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_in(address: str, networks: list[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

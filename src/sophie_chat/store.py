@@ -1,0 +1,317 @@
+"""The database side of conversations.
+
+Each public coroutine here is one unit of work in one
+``database_sync_to_async`` call (never one per row), and returns frozen
+values rather than model instances, so nothing lazy crosses into async code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sophie_chat import conf
+from sophie_chat.exceptions import InvalidMessage, SessionClosed, SessionNotFound
+from sophie_chat.models import ChatAnalytics, ChatMessage, ChatSession, MessageFeedback
+from sophie_chat.prompts import HistoryItem
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: str
+    role: str
+    content: str
+    created_at: datetime
+    status: str = ChatMessage.Status.COMPLETE
+    client_message_id: str | None = None
+    reply_to: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, message: ChatMessage) -> StoredMessage:
+        return cls(
+            id=str(message.id),
+            role=message.role,
+            content=message.content,
+            created_at=message.created_at,
+            status=message.status,
+            client_message_id=message.client_message_id,
+            reply_to=str(message.reply_to_id) if message.reply_to_id else None,
+            metadata=dict(message.metadata or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    id: str
+    user_id: int | None
+    user_type: str
+    status: str
+    locale: str
+    context: dict[str, Any]
+
+
+def _state(session: ChatSession) -> SessionState:
+    return SessionState(
+        id=str(session.id),
+        user_id=session.user_id,
+        user_type=session.user_type,
+        status=session.status,
+        locale=session.locale,
+        context=dict(session.context or {}),
+    )
+
+
+def _parse_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@database_sync_to_async
+def create_session(*, user_id: int | None, user_type: str, locale: str,
+                   context: dict[str, Any], client_ip: str | None) -> SessionState:
+    session = ChatSession.objects.create(
+        user_id=user_id, user_type=user_type, locale=locale[:16], context=context,
+        client_ip=client_ip,
+    )
+    if conf.get("ENABLE_ANALYTICS"):
+        ChatAnalytics.objects.create(session=session)
+    return _state(session)
+
+
+@database_sync_to_async
+def resume_session(*, session_id: str | None, token_session_id: str | None,
+                   user_id: int | None, user_type: str, locale: str,
+                   context: dict[str, Any] | None) -> tuple[SessionState, list[StoredMessage]]:
+    """Resume a session its owner asked for, with its latest history.
+
+    A logged-in user resumes their own sessions by id, and adopts an
+    anonymous session they hold the token of. An anonymous visitor needs the
+    token, and never gets a session owned by a user. Anything else is
+    :class:`SessionNotFound`; a closed or expired one is :class:`SessionClosed`.
+    """
+    wanted = _parse_uuid(session_id) or _parse_uuid(token_session_id)
+    if wanted is None or (session_id and token_session_id and str(wanted) != token_session_id):
+        raise SessionNotFound()
+    with transaction.atomic():
+        session = ChatSession.objects.select_for_update().filter(pk=wanted).first()
+        if session is None:
+            raise SessionNotFound()
+        holds_token = token_session_id == str(session.pk)
+        if session.user_id is not None:
+            if session.user_id != user_id:
+                raise SessionNotFound()
+        elif not holds_token:
+            raise SessionNotFound()
+        if session.status != ChatSession.Status.ACTIVE:
+            raise SessionClosed()
+        expired = session.is_expired
+        if expired:
+            session.status = ChatSession.Status.EXPIRED
+            session.save(update_fields=["status"])
+    if expired:
+        # Raised outside the transaction so that the new status is kept.
+        raise SessionClosed()
+    with transaction.atomic():
+        if session.user_id is None and user_id is not None:
+            session.user_id = user_id
+            session.user_type = user_type
+        if locale:
+            session.locale = locale[:16]
+        if context is not None:
+            session.context = context
+        session.touch()
+        session.save()
+    return _state(session), _history(session.pk, conf.get("MAX_HISTORY_MESSAGES"))
+
+
+def _history(session_pk: Any, limit: int) -> list[StoredMessage]:
+    rows = list(
+        ChatMessage.objects.filter(session_id=session_pk).order_by("-created_at", "-id")[:limit]
+    )
+    return [StoredMessage.from_model(row) for row in reversed(rows)]
+
+
+@database_sync_to_async
+def find_by_client_id(session_id: str, client_message_id: str
+                      ) -> tuple[StoredMessage, StoredMessage | None] | None:
+    """A stored user message with this client id, and its answer if there is one."""
+    message = ChatMessage.objects.filter(
+        session_id=session_id, client_message_id=client_message_id
+    ).first()
+    if message is None:
+        return None
+    answer = message.replies.filter(role=ChatMessage.Role.ASSISTANT).order_by("created_at").first()
+    return StoredMessage.from_model(message), (
+        StoredMessage.from_model(answer) if answer else None
+    )
+
+
+@database_sync_to_async
+def store_user_message(session_id: str, content: str, client_message_id: str | None
+                       ) -> tuple[StoredMessage, list[HistoryItem], bool]:
+    """Store a user message; return it, the history before it, and whether it is new.
+
+    Idempotent on ``client_message_id``: a concurrent duplicate returns the
+    stored message with ``False``.
+    """
+    with transaction.atomic():
+        session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            raise SessionNotFound()
+        if session.status != ChatSession.Status.ACTIVE or session.is_expired:
+            raise SessionClosed()
+        if client_message_id:
+            existing = ChatMessage.objects.filter(
+                session=session, client_message_id=client_message_id
+            ).first()
+            if existing is not None:
+                return StoredMessage.from_model(existing), [], False
+        limit = conf.get("MAX_HISTORY_MESSAGES")
+        prior = [
+            HistoryItem(role=m.role, content=m.content)
+            for m in reversed(
+                ChatMessage.objects.filter(session=session)
+                .exclude(status=ChatMessage.Status.FAILED)
+                .order_by("-created_at", "-id")[:limit]
+            )
+        ]
+        try:
+            with transaction.atomic():
+                message = ChatMessage.objects.create(
+                    session=session,
+                    role=ChatMessage.Role.USER,
+                    content=content,
+                    client_message_id=client_message_id,
+                )
+        except IntegrityError:
+            existing = ChatMessage.objects.get(session=session, client_message_id=client_message_id)
+            return StoredMessage.from_model(existing), [], False
+        session.touch()
+        session.save(update_fields=["expires_at", "updated_at"])
+        if conf.get("ENABLE_ANALYTICS"):
+            ChatAnalytics.objects.filter(session=session).update(
+                user_messages=F("user_messages") + 1
+            )
+    return StoredMessage.from_model(message), prior, True
+
+
+@database_sync_to_async
+def history_before(session_id: str, message_id: str) -> list[HistoryItem]:
+    """The conversation before a stored message (for answering a replayed question)."""
+    target = ChatMessage.objects.filter(pk=message_id).only("created_at").first()
+    if target is None:
+        return []
+    rows = (
+        ChatMessage.objects.filter(session_id=session_id, created_at__lt=target.created_at)
+        .exclude(status=ChatMessage.Status.FAILED)
+        .order_by("-created_at", "-id")[: conf.get("MAX_HISTORY_MESSAGES")]
+    )
+    return [HistoryItem(role=m.role, content=m.content) for m in reversed(rows)]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """Everything known about an answer when it is stored."""
+
+    id: str
+    session_id: str
+    reply_to: str
+    content: str
+    status: str
+    metadata: dict[str, Any]
+    first_token_ms: int | None
+    total_ms: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@database_sync_to_async
+def store_answer(record: AnswerRecord) -> StoredMessage:
+    """Store an assistant answer and count it in the session's analytics."""
+    with transaction.atomic():
+        message = ChatMessage.objects.create(
+            id=record.id,
+            session_id=record.session_id,
+            role=ChatMessage.Role.ASSISTANT,
+            reply_to_id=record.reply_to,
+            content=record.content,
+            status=record.status,
+            metadata=record.metadata,
+            first_token_ms=record.first_token_ms,
+            total_ms=record.total_ms,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+        )
+        if conf.get("ENABLE_ANALYTICS"):
+            meta = record.metadata
+            ChatAnalytics.objects.filter(session_id=record.session_id).update(
+                answers=F("answers") + 1,
+                cache_hits=F("cache_hits") + (1 if meta.get("cached") else 0),
+                fallbacks=F("fallbacks") + (1 if meta.get("fallback") else 0),
+                interrupted=F("interrupted")
+                + (1 if record.status == ChatMessage.Status.INTERRUPTED else 0),
+                prompt_tokens=F("prompt_tokens") + (record.prompt_tokens or 0),
+                completion_tokens=F("completion_tokens") + (record.completion_tokens or 0),
+                total_first_token_ms=F("total_first_token_ms") + (record.first_token_ms or 0),
+                total_response_ms=F("total_response_ms") + record.total_ms,
+            )
+    return StoredMessage.from_model(message)
+
+
+@database_sync_to_async
+def count_event(session_id: str, counter: str) -> None:
+    """Add one to an analytics counter (``rate_limited`` or ``errors``)."""
+    if counter not in ("rate_limited", "errors") or not conf.get("ENABLE_ANALYTICS"):
+        return
+    ChatAnalytics.objects.filter(session_id=session_id).update(**{counter: F(counter) + 1})
+
+
+@database_sync_to_async
+def store_feedback(session_id: str, message_id: str, rating: str, comment: str) -> None:
+    """Rate an assistant answer of this session (re-rating replaces the rating)."""
+    pk = _parse_uuid(message_id)
+    message = (
+        ChatMessage.objects.filter(
+            pk=pk, session_id=session_id, role=ChatMessage.Role.ASSISTANT
+        ).first()
+        if pk
+        else None
+    )
+    if message is None:
+        raise InvalidMessage(reply_to=message_id)
+    with transaction.atomic():
+        previous = MessageFeedback.objects.filter(message=message).values_list(
+            "rating", flat=True
+        ).first()
+        MessageFeedback.objects.update_or_create(
+            message=message, defaults={"rating": rating, "comment": comment}
+        )
+        if conf.get("ENABLE_ANALYTICS") and previous != rating:
+            changes = {f"thumbs_{rating}": F(f"thumbs_{rating}") + 1}
+            if previous:
+                changes[f"thumbs_{previous}"] = F(f"thumbs_{previous}") - 1
+            ChatAnalytics.objects.filter(session_id=session_id).update(**changes)
+
+
+@database_sync_to_async
+def rate_session(session_id: str, score: int, comment: str) -> None:
+    ChatSession.objects.filter(pk=session_id).update(
+        satisfaction_score=score, satisfaction_comment=comment, updated_at=timezone.now()
+    )
+
+
+@database_sync_to_async
+def close_session(session_id: str) -> None:
+    ChatSession.objects.filter(pk=session_id, status=ChatSession.Status.ACTIVE).update(
+        status=ChatSession.Status.CLOSED, closed_at=timezone.now(), updated_at=timezone.now()
+    )
