@@ -30,8 +30,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port),
-                                      timeout=1):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1
+        ):
             return True
     except OSError:
         return False
@@ -120,8 +121,7 @@ class Client:
         await self.send({"type": "session_init", **fields})
         return await self.receive()
 
-    async def ask(self, content: str, client_message_id: str | None = None
-                  ) -> list[dict[str, Any]]:
+    async def ask(self, content: str, client_message_id: str | None = None) -> list[dict[str, Any]]:
         """Send a message; every frame up to its ``stream_end`` (or an error)."""
         frame: dict[str, Any] = {"type": "message", "content": content}
         if client_message_id:
@@ -138,11 +138,16 @@ class Client:
         await self.communicator.disconnect()
 
 
-def make_communicator(*, user: Any = None, path: str = "/ws/chat/",
-                      headers: list[tuple[bytes, bytes]] | None = None,
-                      client: tuple[str, int] = ("203.0.113.7", 50000)) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path,
-                                         headers=headers or [])
+def make_communicator(
+    *,
+    user: Any = None,
+    path: str = "/ws/chat/",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    client: tuple[str, int] = ("203.0.113.7", 50000),
+) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns), path, headers=headers or []
+    )
     communicator.scope["user"] = user or AnonymousUser()
     communicator.scope["client"] = client
     return communicator

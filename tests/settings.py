@@ -7,7 +7,7 @@ SQLite; ``REDIS_URL`` enables the tests marked ``redis``.
 import os
 from urllib.parse import urlparse
 
-SECRET_KEY = "sophie-chat-tests-not-secret"  # noqa: S105
+SECRET_KEY = "sophie-chat-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -31,8 +31,11 @@ def make_user(username="ana", **fields):
 
 @sync_to_async
 def messages_of(session_id):
-    return list(ChatMessage.objects.filter(session_id=session_id).order_by("created_at")
-                .values_list("role", "content", "status"))
+    return list(
+        ChatMessage.objects.filter(session_id=session_id)
+        .order_by("created_at")
+        .values_list("role", "content", "status")
+    )
 
 
 # -- connect / welcome -------------------------------------------------------------
@@ -96,7 +99,9 @@ async def test_anonymous_visitor_resumes_with_token_and_gets_history(connect, du
     assert resumed["resumed"] is True
     assert resumed["session_id"] == first["session_id"]
     assert [(m["role"], m["content"]) for m in resumed["history"]] == [
-        ("user", "Hello"), ("assistant", "Hi there.")]
+        ("user", "Hello"),
+        ("assistant", "Hi there."),
+    ]
 
 
 async def test_anonymous_visitor_cannot_resume_by_id_alone(connect):
@@ -167,7 +172,8 @@ async def test_expired_session_is_session_closed(connect):
     client, _ = await connect()
     first = await client.start()
     await ChatSession.objects.filter(pk=first["session_id"]).aupdate(
-        expires_at="2000-01-01T00:00:00Z")
+        expires_at="2000-01-01T00:00:00Z"
+    )
     reply = await client.start(resume_token=first["resume_token"])
     assert reply["code"] == "session_closed"
     session = await ChatSession.objects.aget(pk=first["session_id"])
@@ -218,7 +224,8 @@ async def test_message_is_acknowledged_then_streamed_and_stored(connect, dummy_l
     assert end["metadata"]["model"] == "dummy"
     assert await messages_of(session["session_id"]) == [
         ("user", "How much is cleaning?", "complete"),
-        ("assistant", "Cleaning costs R$ 120.", "complete")]
+        ("assistant", "Cleaning costs R$ 120.", "complete"),
+    ]
     stored = await ChatMessage.objects.aget(pk=end["id"])
     assert stored.total_ms is not None
     assert stored.first_token_ms is not None
@@ -234,8 +241,12 @@ async def test_message_text_is_stored_as_sent_not_html_escaped(connect, dummy_ll
 
 async def test_prompt_contains_question_history_and_knowledge(connect, dummy_llm):
     await KnowledgeBaseEntry.objects.acreate(
-        question="How do I cancel a booking?", answer="Cancel up to 24 hours before for free.",
-        keywords=["cancel"], locale="en", url="/help/cancel/")
+        question="How do I cancel a booking?",
+        answer="Cancel up to 24 hours before for free.",
+        keywords=["cancel"],
+        locale="en",
+        url="/help/cancel/",
+    )
     dummy_llm.enqueue("First.", "Second.")
     client, _ = await connect()
     await client.start()
@@ -247,11 +258,11 @@ async def test_prompt_contains_question_history_and_knowledge(connect, dummy_llm
     assert "Cancel up to 24 hours before for free." in request.messages[0].content
     assert request.messages[-1].content == "How do I cancel my booking?"
     assert frames[-1]["message"]["metadata"]["sources"] == [
-        {"title": "How do I cancel a booking?", "url": "/help/cancel/"}]
+        {"title": "How do I cancel a booking?", "url": "/help/cancel/"}
+    ]
 
 
-async def test_messages_sent_during_an_answer_are_queued_and_answered_in_order(
-        connect, dummy_llm):
+async def test_messages_sent_during_an_answer_are_queued_and_answered_in_order(connect, dummy_llm):
     dummy_llm.delay = 0.01
     dummy_llm.enqueue("one two three", "four five six")
     client, _ = await connect()
@@ -303,8 +314,12 @@ async def test_resend_with_same_client_message_id_creates_no_duplicate(connect, 
 async def test_resend_of_a_stored_but_unanswered_message_answers_it_once(connect, dummy_llm):
     client, _ = await connect()
     session = await client.start()
-    await ChatMessage.objects.acreate(session_id=session["session_id"], role="user",
-                                      content="Lost answer?", client_message_id="x1")
+    await ChatMessage.objects.acreate(
+        session_id=session["session_id"],
+        role="user",
+        content="Lost answer?",
+        client_message_id="x1",
+    )
     frames = await client.ask("Lost answer?", "x1")
     assert frames[-1]["type"] == "stream_end"
     assert len(await messages_of(session["session_id"])) == 2
@@ -328,7 +343,8 @@ async def test_disconnect_mid_answer_stores_partial_answer_as_interrupted(connec
     role, content, status = stored[1]
     assert role == "assistant"
     assert status == "interrupted"
-    assert content and "ten" not in content
+    assert content
+    assert "ten" not in content
     assert dummy_llm.closed_early == 1
 
 
@@ -338,7 +354,9 @@ async def test_disconnect_mid_answer_stores_partial_answer_as_interrupted(connec
 async def test_model_failure_answers_from_knowledge_base_as_fallback(connect, dummy_llm):
     await KnowledgeBaseEntry.objects.acreate(
         question="What payment methods do you accept?",
-        answer="We accept Pix, credit cards and boleto.", keywords=["payment", "pix"])
+        answer="We accept Pix, credit cards and boleto.",
+        keywords=["payment", "pix"],
+    )
     dummy_llm.enqueue_error(LLMUnavailable("down"))
     client, _ = await connect()
     await client.start()
@@ -348,7 +366,8 @@ async def test_model_failure_answers_from_knowledge_base_as_fallback(connect, du
     assert end["message"]["metadata"]["fallback"] is True
     assert "We accept Pix, credit cards and boleto." in end["message"]["content"]
     assert end["message"]["metadata"]["sources"][0]["title"] == (
-        "What payment methods do you accept?")
+        "What payment methods do you accept?"
+    )
 
 
 async def test_model_timeout_without_knowledge_gives_fallback_message(connect, dummy_llm):
@@ -465,8 +484,9 @@ async def test_feedback_on_an_answer_is_stored_and_acknowledged(connect, dummy_l
     await client.start()
     frames = await client.ask("Hello")
     answer_id = frames[-1]["message"]["id"]
-    await client.send({"type": "feedback", "message_id": answer_id, "rating": "down",
-                       "comment": "Too vague"})
+    await client.send(
+        {"type": "feedback", "message_id": answer_id, "rating": "down", "comment": "Too vague"}
+    )
     assert await client.receive() == {"type": "ack", "of": "feedback", "message_id": answer_id}
     feedback = await MessageFeedback.objects.aget(message_id=answer_id)
     assert (feedback.rating, feedback.comment) == ("down", "Too vague")
@@ -535,18 +555,21 @@ async def test_frame_that_is_not_a_json_object_is_invalid_json(connect, raw):
     assert (await client.receive())["type"] == "pong"  # still open
 
 
-@pytest.mark.parametrize("frame", [
-    {"content": "no type"},
-    {"type": "dance"},
-    {"type": "message"},
-    {"type": "message", "content": 42},
-    {"type": "message", "content": "x", "client_message_id": "y" * 65},
-    {"type": "typing"},
-    {"type": "typing", "is_typing": "yes"},
-    {"type": "feedback", "message_id": "m", "rating": "meh"},
-    {"type": "session_init", "context": "not an object"},
-    {"type": "session_init", "session_id": 5},
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"content": "no type"},
+        {"type": "dance"},
+        {"type": "message"},
+        {"type": "message", "content": 42},
+        {"type": "message", "content": "x", "client_message_id": "y" * 65},
+        {"type": "typing"},
+        {"type": "typing", "is_typing": "yes"},
+        {"type": "feedback", "message_id": "m", "rating": "meh"},
+        {"type": "session_init", "context": "not an object"},
+        {"type": "session_init", "session_id": 5},
+    ],
+)
 async def test_malformed_frames_are_invalid_message(connect, frame):
     client, _ = await connect()
     await client.send(frame)

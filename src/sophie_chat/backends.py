@@ -49,9 +49,7 @@ def backend_class(setting: str) -> type:
             f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} could not be imported: {exc}'
         ) from exc
     if not inspect.isclass(cls):
-        raise InvalidBackendError(
-            f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} is not a class.'
-        )
+        raise InvalidBackendError(f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} is not a class.')
     return cls
 
 
@@ -60,9 +58,7 @@ def unknown_options(cls: type, options: dict[str, Any]) -> list[str]:
     params = inspect.signature(cls).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return []
-    accepted = {
-        p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    accepted = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
     return sorted(set(options) - accepted)
 
 

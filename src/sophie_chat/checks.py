@@ -91,23 +91,27 @@ def _check_scalars() -> list[checks.CheckMessage]:
                     "E005",
                 )
             )
-    for name in ("ASSISTANT_NAME", *_OPTIONAL_TEXT_SETTINGS):
-        value = config[name]
-        if not (isinstance(value, str) and (value or name != "ASSISTANT_NAME")) and not (
-            value is None and name != "ASSISTANT_NAME"
-        ):
-            errors.append(
-                _setting_error(
-                    f'SOPHIE_CHAT["{name}"] must be text, not {value!r}.',
-                    f'Fix SOPHIE_CHAT["{name}"].',
-                    "E005",
-                )
-            )
+    text_errors = [
+        name
+        for name in _OPTIONAL_TEXT_SETTINGS
+        if config[name] is not None and not isinstance(config[name], str)
+    ]
+    if not isinstance(config["ASSISTANT_NAME"], str) or not config["ASSISTANT_NAME"].strip():
+        text_errors.insert(0, "ASSISTANT_NAME")
+    errors.extend(
+        _setting_error(
+            f'SOPHIE_CHAT["{name}"] must be text, not {config[name]!r}.',
+            f'Fix SOPHIE_CHAT["{name}"].',
+            "E005",
+        )
+        for name in text_errors
+    )
     timeout = config["RESPONSE_TIMEOUT_SECONDS"]
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         errors.append(
             _setting_error(
-                f'SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"] must be a positive number, not {timeout!r}.',
+                'SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"] must be a positive number, '
+                f"not {timeout!r}.",
                 'Fix SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"]; its default is 30.',
                 "E005",
             )
@@ -117,7 +121,8 @@ def _check_scalars() -> list[checks.CheckMessage]:
         errors.append(
             _setting_error(
                 f"MIN_MESSAGE_LENGTH ({low}) is greater than MAX_MESSAGE_LENGTH ({high}).",
-                'Lower SOPHIE_CHAT["MIN_MESSAGE_LENGTH"] or raise SOPHIE_CHAT["MAX_MESSAGE_LENGTH"].',
+                'Lower SOPHIE_CHAT["MIN_MESSAGE_LENGTH"] or raise '
+                'SOPHIE_CHAT["MAX_MESSAGE_LENGTH"].',
                 "E005",
             )
         )
@@ -125,7 +130,8 @@ def _check_scalars() -> list[checks.CheckMessage]:
     if prompt is not None and not isinstance(prompt, str | Mapping):
         errors.append(
             _setting_error(
-                f'SOPHIE_CHAT["SYSTEM_PROMPT"] must be text or a dict of texts by locale, not {prompt!r}.',
+                'SOPHIE_CHAT["SYSTEM_PROMPT"] must be text or a dict of texts by locale, '
+                f"not {prompt!r}.",
                 'Fix SOPHIE_CHAT["SYSTEM_PROMPT"], or set it to None for the built-in prompt.',
                 "E005",
             )
@@ -134,7 +140,8 @@ def _check_scalars() -> list[checks.CheckMessage]:
     if not isinstance(proxies, list | tuple) or not all(isinstance(p, str) for p in proxies):
         errors.append(
             _setting_error(
-                f'SOPHIE_CHAT["TRUSTED_PROXIES"] must be a list of IP addresses or networks, not {proxies!r}.',
+                'SOPHIE_CHAT["TRUSTED_PROXIES"] must be a list of IP addresses or networks, '
+                f"not {proxies!r}.",
                 'Fix SOPHIE_CHAT["TRUSTED_PROXIES"], e.g. ["127.0.0.1", "10.0.0.0/8"].',
                 "E005",
             )
@@ -205,7 +212,7 @@ def _check_response_cache() -> list[checks.CheckMessage]:
             checks.Warning(
                 f"The response cache uses {alias!r}, a local-memory cache: each server "
                 "process keeps its own copy and restarts empty it.",
-                hint="In production point SOPHIE_CHAT[\"RESPONSE_CACHE\"][\"CACHE_ALIAS\"] at a "
+                hint='In production point SOPHIE_CHAT["RESPONSE_CACHE"]["CACHE_ALIAS"] at a '
                 "shared cache such as django-redis.",
                 id="sophie_chat.W011",
             )

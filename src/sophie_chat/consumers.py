@@ -121,12 +121,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def take_connection_slot(self) -> bool:
         global _open_connections
         client = f"user:{self.user_id}" if self.user_id is not None else f"ip:{self.ip}"
-        if (
-            _open_connections >= conf.get("MAX_CONNECTIONS_PER_PROCESS")
-            or _open_by_client[client] >= conf.get("MAX_CONNECTIONS_PER_CLIENT")
-        ):
-            logger.warning("Connection refused: cap reached", extra={"client_kind":
-                           client.split(":")[0], "open_connections": _open_connections})
+        if _open_connections >= conf.get("MAX_CONNECTIONS_PER_PROCESS") or _open_by_client[
+            client
+        ] >= conf.get("MAX_CONNECTIONS_PER_CLIENT"):
+            logger.warning(
+                "Connection refused: cap reached",
+                extra={"client_kind": client.split(":")[0], "open_connections": _open_connections},
+            )
             return False
         _open_connections += 1
         _open_by_client[client] += 1
@@ -187,8 +188,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except ChatError as error:
                 await self.send_frame(protocol.error_frame(error))
             except Exception:
-                logger.exception("Unexpected error handling a frame",
-                                 extra={"session_id": self.session.id if self.session else None})
+                logger.exception(
+                    "Unexpected error handling a frame",
+                    extra={"session_id": self.session.id if self.session else None},
+                )
                 await self.send_frame(protocol.error_frame(InternalError()))
 
     async def dispatch_frame(self, frame: protocol.ClientFrame) -> None:
@@ -208,8 +211,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.to_group(protocol.typing_frame(frame.is_typing, "user"))
             case protocol.Feedback():
                 session = self.require_session()
-                await store.store_feedback(session.id, frame.message_id, frame.rating,
-                                           frame.comment)
+                await store.store_feedback(
+                    session.id, frame.message_id, frame.rating, frame.comment
+                )
                 await self.send_frame(protocol.ack_frame("feedback", message_id=frame.message_id))
             case protocol.SessionRate():
                 session = self.require_session()
@@ -240,8 +244,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if frame.resume_token and token_session is None and frame.session_id is None:
             raise SessionNotFound()
         session, history = await store.resume_session(
-            session_id=frame.session_id, token_session_id=token_session, user_id=self.user_id,
-            user_type=self.user_type, locale=self.locale, context=context,
+            session_id=frame.session_id,
+            token_session_id=token_session,
+            user_id=self.user_id,
+            user_type=self.user_type,
+            locale=self.locale,
+            context=context,
         )
         await self.bind(session)
         await self.send_frame(self.session_frame(session, resumed=True, history=history))
@@ -254,8 +262,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def start_session(self, context: dict[str, Any] | None) -> None:
         session = await store.create_session(
-            user_id=self.user_id, user_type=self.user_type, locale=self.locale,
-            context=context or {}, client_ip=self.ip,
+            user_id=self.user_id,
+            user_type=self.user_type,
+            locale=self.locale,
+            context=context or {},
+            client_ip=self.ip,
         )
         await self.bind(session)
         await self.send_frame(self.session_frame(session, resumed=False, history=[]))
@@ -268,8 +279,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(self.group, self.channel_name)
         self.session = session
 
-    def session_frame(self, session: SessionState, *, resumed: bool,
-                      history: list[StoredMessage]) -> dict[str, Any]:
+    def session_frame(
+        self, session: SessionState, *, resumed: bool, history: list[StoredMessage]
+    ) -> dict[str, Any]:
         return protocol.session_frame(
             session_id=session.id,
             resume_token=make_resume_token(session.id),
@@ -289,8 +301,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await engine.run_turn(
                         engine.TurnRequest(
                             session=self.require_session(),
-                            visitor=engine.Visitor(user=self.user, user_id=self.user_id,
-                                                   user_type=self.user_type, ip=self.ip),
+                            visitor=engine.Visitor(
+                                user=self.user,
+                                user_id=self.user_id,
+                                user_type=self.user_type,
+                                ip=self.ip,
+                            ),
                             content=frame.content,
                             client_message_id=frame.client_message_id,
                             locale=self.locale,
@@ -300,10 +316,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 except ChatError as error:
                     await self.send_frame(protocol.error_frame(error))
                 except Exception:
-                    logger.exception("Turn failed", extra={"session_id": self.session.id
-                                                           if self.session else None})
-                    await self.send_frame(protocol.error_frame(
-                        InternalError(reply_to=frame.client_message_id)))
+                    logger.exception(
+                        "Turn failed",
+                        extra={"session_id": self.session.id if self.session else None},
+                    )
+                    await self.send_frame(
+                        protocol.error_frame(InternalError(reply_to=frame.client_message_id))
+                    )
 
     # -- outbound ----------------------------------------------------------------
 

@@ -130,9 +130,13 @@ def _clean_facts(facts: Mapping[str, Any]) -> dict[str, str]:
     for key, value in facts.items():
         if value is None or value == "":
             continue
-        text = value if isinstance(value, str) else repr(value) if not isinstance(
-            value, int | float | bool
-        ) else str(value)
+        text = (
+            value
+            if isinstance(value, str)
+            else repr(value)
+            if not isinstance(value, int | float | bool)
+            else str(value)
+        )
         cleaned[str(key)[:80]] = " ".join(text.split())[:MAX_FACT_LENGTH]
     return cleaned
 

@@ -87,7 +87,10 @@ def _log_text(text: str) -> str:
 
 
 def rate_limit_keys(session_id: str, visitor: Visitor) -> list[str]:
-    """Per user; for anonymous visitors per session and per IP (a new session keeps the IP's count)."""
+    """Per user; for anonymous visitors per session and per IP.
+
+    The IP key means a new anonymous session does not reset the count.
+    """
     if visitor.user_id is not None:
         return [f"user:{visitor.user_id}"]
     keys = [f"session:{session_id}"]
@@ -102,12 +105,17 @@ async def check_rate_limit(session_id: str, visitor: Visitor, reply_to: str | No
         try:
             decision = await limiter.hit(key)
         except RateLimiterUnavailable as exc:
-            logger.error("Rate limiter unavailable", exc_info=exc,
-                         extra={"session_id": session_id})
+            logger.error("Rate limiter unavailable", exc_info=exc, extra={"session_id": session_id})
             raise InternalError(reply_to=reply_to) from exc
         if not decision.allowed:
-            logger.info("Rate limited", extra={"session_id": session_id, "key_kind":
-                        key.split(":", 1)[0], "retry_after": decision.retry_after})
+            logger.info(
+                "Rate limited",
+                extra={
+                    "session_id": session_id,
+                    "key_kind": key.split(":", 1)[0],
+                    "retry_after": decision.retry_after,
+                },
+            )
             await store.count_event(session_id, "rate_limited")
             raise RateLimited(retry_after=decision.retry_after, reply_to=reply_to)
 
@@ -137,8 +145,14 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
     message, history, new = await store.store_user_message(
         session_id, request.content, request.client_message_id
     )
-    logger.info("Message stored", extra={"session_id": session_id, "message_id": message.id,
-                                          "text": _log_text(request.content)})
+    logger.info(
+        "Message stored",
+        extra={
+            "session_id": session_id,
+            "message_id": message.id,
+            "text": _log_text(request.content),
+        },
+    )
     await sink.accepted(message, new=new)
     if not new:
         found = await store.find_by_client_id(session_id, message.client_message_id or "")
@@ -167,8 +181,9 @@ async def _search(question: str, locale: str) -> list[KnowledgeHit]:
         return []
 
 
-async def _answer(request: TurnRequest, question: StoredMessage, history: list[HistoryItem],
-                  sink: TurnSink) -> None:
+async def _answer(
+    request: TurnRequest, question: StoredMessage, history: list[HistoryItem], sink: TurnSink
+) -> None:
     started_at = time.monotonic()
     typing = conf.get("ENABLE_TYPING_INDICATOR")
     if typing:
@@ -182,8 +197,13 @@ async def _answer(request: TurnRequest, question: StoredMessage, history: list[H
         raise
 
 
-async def _compose(request: TurnRequest, question: StoredMessage, history: list[HistoryItem],
-                   sink: TurnSink, started_at: float) -> None:
+async def _compose(
+    request: TurnRequest,
+    question: StoredMessage,
+    history: list[HistoryItem],
+    sink: TurnSink,
+    started_at: float,
+) -> None:
     session = request.session
     locale = request.locale or session.locale
     context = await build_context(
@@ -209,19 +229,31 @@ async def _compose(request: TurnRequest, question: StoredMessage, history: list[
         if cached is not None:
             await sink.started(answer_id, question.id)
             await sink.delta(answer_id, cached.content)
-            stored = await store.store_answer(AnswerRecord(
-                id=answer_id, session_id=session.id, reply_to=question.id,
-                content=cached.content, status=ChatMessage.Status.COMPLETE,
-                metadata={"sources": cached.sources, "cached": True, "fallback": False,
-                          "model": cached.model},
-                first_token_ms=_ms_since(started_at), total_ms=_ms_since(started_at),
-                prompt_tokens=0, completion_tokens=0,
-            ))
+            stored = await store.store_answer(
+                AnswerRecord(
+                    id=answer_id,
+                    session_id=session.id,
+                    reply_to=question.id,
+                    content=cached.content,
+                    status=ChatMessage.Status.COMPLETE,
+                    metadata={
+                        "sources": cached.sources,
+                        "cached": True,
+                        "fallback": False,
+                        "model": cached.model,
+                    },
+                    first_token_ms=_ms_since(started_at),
+                    total_ms=_ms_since(started_at),
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                )
+            )
             await sink.finished(stored)
             return
 
-    messages = build_messages(locale=locale, question=question.content, history=history,
-                              knowledge=hits, context=context)
+    messages = build_messages(
+        locale=locale, question=question.content, history=history, knowledge=hits, context=context
+    )
     llm_request = LLMRequest(messages=messages, locale=locale, knowledge=tuple(hits))
     parts: list[str] = []
     first_token_ms: int | None = None
@@ -249,11 +281,20 @@ async def _compose(request: TurnRequest, question: StoredMessage, history: list[
 
     def record(status: str, extra: dict[str, Any]) -> AnswerRecord:
         return AnswerRecord(
-            id=answer_id, session_id=session.id, reply_to=question.id,
-            content="".join(parts), status=status,
-            metadata={"sources": sources, "cached": False, "fallback": False, "model": model,
-                      **extra},
-            first_token_ms=first_token_ms, total_ms=_ms_since(started_at),
+            id=answer_id,
+            session_id=session.id,
+            reply_to=question.id,
+            content="".join(parts),
+            status=status,
+            metadata={
+                "sources": sources,
+                "cached": False,
+                "fallback": False,
+                "model": model,
+                **extra,
+            },
+            first_token_ms=first_token_ms,
+            total_ms=_ms_since(started_at),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
         )
@@ -262,39 +303,54 @@ async def _compose(request: TurnRequest, question: StoredMessage, history: list[
         async with asyncio.timeout(conf.get("RESPONSE_TIMEOUT_SECONDS")):
             await relay()
     except TimeoutError as exc:
-        error = LLMTimeout(f"no complete answer within {conf.get('RESPONSE_TIMEOUT_SECONDS')} s",
-                           cause=exc)
+        error = LLMTimeout(
+            f"no complete answer within {conf.get('RESPONSE_TIMEOUT_SECONDS')} s", cause=exc
+        )
     except LLMError as exc:
         error = exc
     except asyncio.CancelledError:
         # The visitor left mid-answer: keep what was said, marked interrupted.
         if parts:
-            await asyncio.shield(store.store_answer(
-                record(ChatMessage.Status.INTERRUPTED, {"interrupted": True})))
-        logger.info("Answer interrupted", extra={"session_id": session.id,
-                                                 "message_id": answer_id})
+            await asyncio.shield(
+                store.store_answer(record(ChatMessage.Status.INTERRUPTED, {"interrupted": True}))
+            )
+        logger.info("Answer interrupted", extra={"session_id": session.id, "message_id": answer_id})
         raise
 
     if error is None:
         stored = await store.store_answer(record(ChatMessage.Status.COMPLETE, {}))
-        logger.info("Answer stored", extra={
-            "session_id": session.id, "message_id": answer_id, "model": model,
-            "first_token_ms": first_token_ms, "total_ms": _ms_since(started_at),
-            "text": _log_text(stored.content)})
+        logger.info(
+            "Answer stored",
+            extra={
+                "session_id": session.id,
+                "message_id": answer_id,
+                "model": model,
+                "first_token_ms": first_token_ms,
+                "total_ms": _ms_since(started_at),
+                "text": _log_text(stored.content),
+            },
+        )
         if key is not None and stored.content:
-            await response_cache.set(key, response_cache.CachedAnswer(
-                content=stored.content, sources=sources, model=model))
+            await response_cache.set(
+                key,
+                response_cache.CachedAnswer(content=stored.content, sources=sources, model=model),
+            )
         await sink.finished(stored)
         return
 
-    logger.warning("Model failed: %s", error, exc_info=error.cause or error,
-                   extra={"session_id": session.id, "error": type(error).__name__})
+    logger.warning(
+        "Model failed: %s",
+        error,
+        exc_info=error.cause or error,
+        extra={"session_id": session.id, "error": type(error).__name__},
+    )
     await store.count_event(session.id, "errors")
     error_name = type(error).__name__
     if not conf.get("FALLBACK_RESPONSES"):
         if parts:
-            await sink.finished(await store.store_answer(
-                record(ChatMessage.Status.FAILED, {"error": error_name})))
+            await sink.finished(
+                await store.store_answer(record(ChatMessage.Status.FAILED, {"error": error_name}))
+            )
         raise AIUnavailable(reply_to=request.client_message_id or question.id)
     text = fallback_text(hits, locale)
     if parts:
@@ -304,12 +360,21 @@ async def _compose(request: TurnRequest, question: StoredMessage, history: list[
         await sink.started(answer_id, question.id)
     parts.append(text)
     await sink.delta(answer_id, text)
-    await sink.finished(await store.store_answer(
-        record(ChatMessage.Status.COMPLETE, {"fallback": True, "error": error_name})))
+    await sink.finished(
+        await store.store_answer(
+            record(ChatMessage.Status.COMPLETE, {"fallback": True, "error": error_name})
+        )
+    )
 
 
-async def _cache_key(request: TurnRequest, question: StoredMessage, history: list[HistoryItem],
-                     context: list[ContextSection], model: str, locale: str) -> str | None:
+async def _cache_key(
+    request: TurnRequest,
+    question: StoredMessage,
+    history: list[HistoryItem],
+    context: list[ContextSection],
+    model: str,
+    locale: str,
+) -> str | None:
     if not response_cache.enabled():
         return None
     prior_user_messages = sum(1 for item in history if item.role == "user")
@@ -321,8 +386,12 @@ async def _cache_key(request: TurnRequest, question: StoredMessage, history: lis
         logger.warning("Knowledge version unavailable; answer not cached", exc_info=True)
         return None
     return response_cache.cache_key(
-        question=question.content, locale=locale, knowledge_version=version,
-        user_type=request.visitor.user_type, context=context, model=model,
+        question=question.content,
+        locale=locale,
+        knowledge_version=version,
+        user_type=request.visitor.user_type,
+        context=context,
+        model=model,
     )
 
 

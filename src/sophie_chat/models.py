@@ -103,11 +103,15 @@ class ChatMessage(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session = models.ForeignKey(
-        ChatSession, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+        ChatSession,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     content = models.TextField(_("content"), blank=True)
-    client_message_id = models.CharField(
+    # NULL, not "", for "none given": the unique constraint must ignore it.
+    client_message_id = models.CharField(  # noqa: DJ001
         _("client message id"), max_length=64, null=True, blank=True
     )
     reply_to = models.ForeignKey(
@@ -123,7 +127,9 @@ class ChatMessage(models.Model):
     )
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
-    first_token_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(
+        _("time to first token (ms)"), null=True, blank=True
+    )
     total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
@@ -201,7 +207,10 @@ class ChatAnalytics(models.Model):
     """Counters and timings of one conversation, kept up to date after each turn."""
 
     session = models.OneToOneField(
-        ChatSession, on_delete=models.CASCADE, related_name="analytics", verbose_name=_("conversation")
+        ChatSession,
+        on_delete=models.CASCADE,
+        related_name="analytics",
+        verbose_name=_("conversation"),
     )
     user_messages = models.PositiveIntegerField(_("user messages"), default=0)
     answers = models.PositiveIntegerField(_("answers"), default=0)
@@ -212,7 +221,9 @@ class ChatAnalytics(models.Model):
     rate_limited = models.PositiveIntegerField(_("rate-limit refusals"), default=0)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), default=0)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), default=0)
-    total_first_token_ms = models.PositiveBigIntegerField(_("sum of times to first token (ms)"), default=0)
+    total_first_token_ms = models.PositiveBigIntegerField(
+        _("sum of times to first token (ms)"), default=0
+    )
     total_response_ms = models.PositiveBigIntegerField(_("sum of response times (ms)"), default=0)
     thumbs_up = models.PositiveIntegerField(_("thumbs up"), default=0)
     thumbs_down = models.PositiveIntegerField(_("thumbs down"), default=0)

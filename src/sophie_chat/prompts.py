@@ -71,7 +71,7 @@ def system_prompt(locale: str) -> str:
 
 def _neutralize(text: str) -> str:
     # Data must not be able to close its own section early.
-    return text.replace("<<<", "‹‹‹").replace(">>>", "›››")
+    return text.replace("<<<", "\u2039\u2039\u2039").replace(">>>", "\u203a\u203a\u203a")
 
 
 def knowledge_section(hits: Sequence[KnowledgeHit]) -> str:
@@ -93,7 +93,8 @@ def context_section(sections: Sequence[ContextSection]) -> str:
     for section in sections:
         lines.append(f"{_neutralize(section.title)}:")
         lines.extend(
-            f"- {_neutralize(key)}: {_neutralize(str(value))}" for key, value in section.facts.items()
+            f"- {_neutralize(key)}: {_neutralize(str(value))}"
+            for key, value in section.facts.items()
         )
     body = "\n".join(lines) if lines else "(nothing known)"
     return f"{DATA_OPEN.format(label=label)}\n{body}\n{DATA_CLOSE.format(label=label)}"
@@ -129,7 +130,7 @@ def build_messages(
     )
     kept: list[ChatMessage] = []
     budget = max_history_tokens
-    for item in reversed(list(history)[-conf.get("MAX_HISTORY_MESSAGES"):]):
+    for item in reversed(list(history)[-conf.get("MAX_HISTORY_MESSAGES") :]):
         if item.role not in ("user", "assistant", "agent") or not item.content:
             continue
         cost = estimate_tokens(item.content)

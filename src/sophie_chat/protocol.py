@@ -110,8 +110,14 @@ def clean_text(text: str) -> str:
     )
 
 
-def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *,
-           required: bool = False, what: str) -> Any:
+def _field(
+    data: dict[str, Any],
+    name: str,
+    kind: type | tuple[type, ...],
+    *,
+    required: bool = False,
+    what: str,
+) -> Any:
     value = data.get(name)
     if value is None:
         if required:
@@ -143,8 +149,10 @@ def _bounded_text(data: dict[str, Any], name: str, limit: int) -> str:
 def parse_context(value: Any) -> PageContext:
     """Validate ``session_init.context``; oversize context is refused, not truncated."""
     if not isinstance(value, dict):
-        raise InvalidMessage(_("The field “%(field)s” must be %(what)s.")
-                             % {"field": "context", "what": _("an object")})
+        raise InvalidMessage(
+            _("The field “%(field)s” must be %(what)s.")
+            % {"field": "context", "what": _("an object")}
+        )
     limit = conf.get("MAX_CONTEXT_SIZE_BYTES")
     size = len(json.dumps(value, ensure_ascii=False).encode())
     if size > limit:
@@ -214,7 +222,8 @@ def _parse_message(data: dict[str, Any]) -> UserMessage:
         raise EmptyMessage(reply_to=client_id)
     if len(stripped) < conf.get("MIN_MESSAGE_LENGTH"):
         raise EmptyMessage(
-            _("Please write at least %(limit)d characters.") % {"limit": conf.get("MIN_MESSAGE_LENGTH")},
+            _("Please write at least %(limit)d characters.")
+            % {"limit": conf.get("MIN_MESSAGE_LENGTH")},
             reply_to=client_id,
         )
     limit = conf.get("MAX_MESSAGE_LENGTH")
@@ -266,8 +275,9 @@ def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
-def welcome_frame(*, name: str, avatar_url: str | None, greeting: str,
-                  limits: dict[str, Any]) -> dict[str, Any]:
+def welcome_frame(
+    *, name: str, avatar_url: str | None, greeting: str, limits: dict[str, Any]
+) -> dict[str, Any]:
     assistant: dict[str, Any] = {"name": name}
     if avatar_url:
         assistant["avatar_url"] = avatar_url
@@ -280,8 +290,15 @@ def welcome_frame(*, name: str, avatar_url: str | None, greeting: str,
     }
 
 
-def session_frame(*, session_id: str, resume_token: str, resumed: bool, status: str,
-                  history: list[dict[str, Any]], locale: str = "") -> dict[str, Any]:
+def session_frame(
+    *,
+    session_id: str,
+    resume_token: str,
+    resumed: bool,
+    status: str,
+    history: list[dict[str, Any]],
+    locale: str = "",
+) -> dict[str, Any]:
     frame = {
         "type": "session",
         "session_id": session_id,

@@ -49,8 +49,15 @@ def is_cacheable(*, prior_user_messages: int, context: Sequence[ContextSection])
     return prior_user_messages == 0 and not any(section.private for section in context)
 
 
-def cache_key(*, question: str, locale: str, knowledge_version: str, user_type: str,
-              context: Sequence[ContextSection], model: str) -> str:
+def cache_key(
+    *,
+    question: str,
+    locale: str,
+    knowledge_version: str,
+    user_type: str,
+    context: Sequence[ContextSection],
+    model: str,
+) -> str:
     public = [(s.title, sorted(s.facts.items())) for s in context if not s.private]
     material = json.dumps(
         [normalize_question(question), locale.lower(), knowledge_version, user_type, public, model],
@@ -90,7 +97,7 @@ async def get(key: str) -> CachedAnswer | None:
         return None
 
 
-async def set(key: str, answer: CachedAnswer) -> None:  # noqa: A001 - mirrors the cache API
+async def set(key: str, answer: CachedAnswer) -> None:
     try:
         await _call("set", key, asdict(answer), _settings().get("TIMEOUT", 3600))
     except Exception:

@@ -10,7 +10,7 @@ from django.core import signing
 
 from sophie_chat import conf
 
-RESUME_TOKEN_SALT = "sophie_chat.resume"
+RESUME_TOKEN_SALT = "sophie_chat.resume"  # noqa: S105 - a salt, not a secret
 
 
 def make_resume_token(session_id: str) -> str:
@@ -54,8 +54,8 @@ def client_ip(scope: Mapping[str, Any]) -> str | None:
     forwarded = ""
     for name, value in scope.get("headers") or ():
         if name.lower() == b"x-forwarded-for":
-            forwarded = f"{forwarded},{value.decode('latin-1')}" if forwarded else value.decode(
-                "latin-1"
+            forwarded = (
+                f"{forwarded},{value.decode('latin-1')}" if forwarded else value.decode("latin-1")
             )
     for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
         if not _is_in(candidate, trusted):

@@ -77,10 +77,19 @@ def _parse_uuid(value: str | None) -> uuid.UUID | None:
 
 
 @database_sync_to_async
-def create_session(*, user_id: int | None, user_type: str, locale: str,
-                   context: dict[str, Any], client_ip: str | None) -> SessionState:
+def create_session(
+    *,
+    user_id: int | None,
+    user_type: str,
+    locale: str,
+    context: dict[str, Any],
+    client_ip: str | None,
+) -> SessionState:
     session = ChatSession.objects.create(
-        user_id=user_id, user_type=user_type, locale=locale[:16], context=context,
+        user_id=user_id,
+        user_type=user_type,
+        locale=locale[:16],
+        context=context,
         client_ip=client_ip,
     )
     if conf.get("ENABLE_ANALYTICS"):
@@ -89,9 +98,15 @@ def create_session(*, user_id: int | None, user_type: str, locale: str,
 
 
 @database_sync_to_async
-def resume_session(*, session_id: str | None, token_session_id: str | None,
-                   user_id: int | None, user_type: str, locale: str,
-                   context: dict[str, Any] | None) -> tuple[SessionState, list[StoredMessage]]:
+def resume_session(
+    *,
+    session_id: str | None,
+    token_session_id: str | None,
+    user_id: int | None,
+    user_type: str,
+    locale: str,
+    context: dict[str, Any] | None,
+) -> tuple[SessionState, list[StoredMessage]]:
     """Resume a session its owner asked for, with its latest history.
 
     A logged-in user resumes their own sessions by id, and adopts an
@@ -142,8 +157,9 @@ def _history(session_pk: Any, limit: int) -> list[StoredMessage]:
 
 
 @database_sync_to_async
-def find_by_client_id(session_id: str, client_message_id: str
-                      ) -> tuple[StoredMessage, StoredMessage | None] | None:
+def find_by_client_id(
+    session_id: str, client_message_id: str
+) -> tuple[StoredMessage, StoredMessage | None] | None:
     """A stored user message with this client id, and its answer if there is one."""
     message = ChatMessage.objects.filter(
         session_id=session_id, client_message_id=client_message_id
@@ -151,14 +167,13 @@ def find_by_client_id(session_id: str, client_message_id: str
     if message is None:
         return None
     answer = message.replies.filter(role=ChatMessage.Role.ASSISTANT).order_by("created_at").first()
-    return StoredMessage.from_model(message), (
-        StoredMessage.from_model(answer) if answer else None
-    )
+    return StoredMessage.from_model(message), (StoredMessage.from_model(answer) if answer else None)
 
 
 @database_sync_to_async
-def store_user_message(session_id: str, content: str, client_message_id: str | None
-                       ) -> tuple[StoredMessage, list[HistoryItem], bool]:
+def store_user_message(
+    session_id: str, content: str, client_message_id: str | None
+) -> tuple[StoredMessage, list[HistoryItem], bool]:
     """Store a user message; return it, the history before it, and whether it is new.
 
     Idempotent on ``client_message_id``: a concurrent duplicate returns the
@@ -290,9 +305,9 @@ def store_feedback(session_id: str, message_id: str, rating: str, comment: str) 
     if message is None:
         raise InvalidMessage(reply_to=message_id)
     with transaction.atomic():
-        previous = MessageFeedback.objects.filter(message=message).values_list(
-            "rating", flat=True
-        ).first()
+        previous = (
+            MessageFeedback.objects.filter(message=message).values_list("rating", flat=True).first()
+        )
         MessageFeedback.objects.update_or_create(
             message=message, defaults={"rating": rating, "comment": comment}
         )

@@ -136,6 +136,7 @@ class BaseLLMBackend:
 
     def describe(self) -> dict[str, Any]:
         """Facts safe to show in logs and the health endpoint (never secrets)."""
-        return {"backend": f"{type(self).__module__}.{type(self).__qualname__}",
-                "model": self.model_name}
-
+        return {
+            "backend": f"{type(self).__module__}.{type(self).__qualname__}",
+            "model": self.model_name,
+        }

@@ -7,9 +7,11 @@ take keyword-only options and implement :meth:`~BaseRateLimiter.hit`.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
@@ -41,7 +43,7 @@ class BaseRateLimiter:
     async def hit(self, key: str) -> Decision:
         """Count one message for ``key`` and say whether it is allowed.
 
-        A refused hit is not counted against the key.
+        Raises :class:`RateLimiterUnavailable` when the counters cannot be reached.
         """
         raise NotImplementedError
 
@@ -52,3 +54,52 @@ class BaseRateLimiter:
     def check(self, setting: str = "RATE_LIMIT") -> Sequence[CheckMessage]:
         """System check messages about this limiter's configuration."""
         return []
+
+
+class WindowedRateLimiter(BaseRateLimiter):
+    """Base of the built-in limiters: ``rate`` and ``burst`` as fixed windows of ``limits``.
+
+    ``rate`` is the sustained rate (``"10/m"``); ``burst`` allows at most that
+    many messages within ``burst`` rate intervals (10/m with burst 3: at most 3
+    within 18 s). Subclasses provide :attr:`strategy`, a ``limits`` async
+    ``FixedWindowRateLimiter`` over their storage.
+    """
+
+    def __init__(self, *, rate: str, burst: int | None) -> None:
+        from limits import RateLimitItemPerSecond
+
+        from sophie_chat.ratelimit.rates import parse_rate
+
+        self.rate = parse_rate(rate)
+        if burst is not None and (
+            isinstance(burst, bool) or not isinstance(burst, int) or burst < 0
+        ):
+            raise ValueError(f"burst must be a positive whole number or None, not {burst!r}")
+        self.limits = [self.rate]
+        if burst and burst < self.rate.amount:
+            span = math.ceil(self.rate.get_expiry() / self.rate.amount * burst)
+            self.limits.append(RateLimitItemPerSecond(burst, span))
+
+    @property
+    def strategy(self) -> Any:
+        raise NotImplementedError
+
+    async def hit(self, key: str) -> Decision:
+        try:
+            allowed = True
+            remaining = self.rate.amount
+            retry_after = 0
+            for item in self.limits:
+                ok = await self.strategy.hit(item, key)
+                stats = await self.strategy.get_window_stats(item, key)
+                remaining = min(remaining, stats.remaining)
+                if not ok:
+                    allowed = False
+                    retry_after = max(retry_after, math.ceil(stats.reset_time - time.time()), 1)
+        except Exception as exc:
+            raise RateLimiterUnavailable(str(exc)) from exc
+        return Decision(allowed=allowed, remaining=remaining, retry_after=retry_after)
+
+    async def clear(self, key: str) -> None:
+        for item in self.limits:
+            await self.strategy.clear(item, key)

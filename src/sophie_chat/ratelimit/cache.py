@@ -8,8 +8,6 @@ one process), django-redis or Memcached count site-wide.
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,11 +17,10 @@ from django.core import checks
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from limits import RateLimitItem, RateLimitItemPerSecond, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
-from sophie_chat.ratelimit.base import BaseRateLimiter, Decision, RateLimiterUnavailable
+from sophie_chat.ratelimit.base import WindowedRateLimiter
 
 # Caches whose counters live in one process only.
 PROCESS_LOCAL_CACHES = (
@@ -101,25 +98,7 @@ class DjangoCacheStorage(Storage):
         await self._call("delete_many", [full, f"{full}:exp"])
 
 
-_UNIT_ABBREVIATIONS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-_SHORT_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-
-
-def parse_rate(rate: str) -> RateLimitItem:
-    """Parse ``"10/m"``, ``"100/hour"``, ``"5/30s"`` or ``limits``' ``"5 per 30 seconds"``."""
-    if not isinstance(rate, str):
-        raise ValueError(f"rate must be a string like '10/m', not {rate!r}")
-    short = _SHORT_RATE.match(rate)
-    if short:
-        amount, multiple, unit = short.groups()
-        rate = f"{amount}/{multiple or 1} {_UNIT_ABBREVIATIONS[unit]}"
-    try:
-        return parse(rate)
-    except ValueError as exc:
-        raise ValueError(f"rate {rate!r} is not a rate like '10/m' or '100/hour'") from exc
-
-
-class CacheRateLimiter(BaseRateLimiter):
+class CacheRateLimiter(WindowedRateLimiter):
     """Messages per key over a Django cache.
 
     Options:
@@ -139,16 +118,14 @@ class CacheRateLimiter(BaseRateLimiter):
         cache_alias: str = "default",
         key_prefix: str = "sophie_chat:rl",
     ) -> None:
-        self.rate = parse_rate(rate)
-        if burst is not None and (not isinstance(burst, int) or burst < 0):
-            raise ValueError(f"burst must be a positive whole number or None, not {burst!r}")
-        self.limits: list[RateLimitItem] = [self.rate]
-        if burst and burst < self.rate.amount:
-            span = math.ceil(self.rate.get_expiry() / self.rate.amount * burst)
-            self.limits.append(RateLimitItemPerSecond(burst, span))
+        super().__init__(rate=rate, burst=burst)
         self.cache_alias = cache_alias
         self.storage = DjangoCacheStorage(cache_alias, key_prefix)
-        self.strategy = FixedWindowRateLimiter(self.storage)
+        self._strategy = FixedWindowRateLimiter(self.storage)
+
+    @property
+    def strategy(self) -> FixedWindowRateLimiter:
+        return self._strategy
 
     @property
     def shared_between_processes(self) -> bool:  # type: ignore[override]
@@ -157,26 +134,6 @@ class CacheRateLimiter(BaseRateLimiter):
         except KeyError:
             return False
         return backend not in PROCESS_LOCAL_CACHES
-
-    async def hit(self, key: str) -> Decision:
-        try:
-            allowed = True
-            remaining = self.rate.amount
-            retry_after = 0
-            for item in self.limits:
-                ok = await self.strategy.hit(item, key)
-                stats = await self.strategy.get_window_stats(item, key)
-                remaining = min(remaining, stats.remaining)
-                if not ok:
-                    allowed = False
-                    retry_after = max(retry_after, math.ceil(stats.reset_time - time.time()), 1)
-            return Decision(allowed=allowed, remaining=remaining, retry_after=retry_after)
-        except Exception as exc:
-            raise RateLimiterUnavailable(str(exc)) from exc
-
-    async def clear(self, key: str) -> None:
-        for item in self.limits:
-            await self.strategy.clear(item, key)
 
     def check(self, setting: str = "RATE_LIMIT") -> Sequence[checks.CheckMessage]:
         from django.conf import settings
@@ -199,7 +156,8 @@ class CacheRateLimiter(BaseRateLimiter):
                 checks.Error(
                     f"The rate limiter counts in cache {self.cache_alias!r}, a DummyCache, "
                     "which stores nothing: nobody would ever be limited.",
-                    hint=f'Point SOPHIE_CHAT["{setting}"]["OPTIONS"]["cache_alias"] at a real cache.',
+                    hint=f'Point SOPHIE_CHAT["{setting}"]["OPTIONS"]["cache_alias"] '
+                    "at a real cache.",
                     id="sophie_chat.E013",
                 )
             ]

@@ -1,0 +1,238 @@
+"""The Django admin: conversations and their feedback are records (read-only,
+deletable); the knowledge base is content (editable)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from sophie_chat.models import (
+    ChatAnalytics,
+    ChatMessage,
+    ChatSession,
+    KnowledgeBaseEntry,
+    MessageFeedback,
+)
+
+
+class ReadOnlyAdminMixin:
+    """Every field read-only; nothing can be added or changed. Deleting follows
+    the user's delete permission (retention requests, clean-up)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ChatMessageInline(admin.TabularInline):
+    model = ChatMessage
+    verbose_name = _("message")
+    verbose_name_plural = _("transcript")
+    fields = readonly_fields = (
+        "created_at",
+        "role",
+        "content",
+        "status",
+        "first_token_ms",
+        "total_ms",
+        "prompt_tokens",
+        "completion_tokens",
+        "metadata",
+    )
+    ordering = ("created_at", "id")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _as_uuid(term: str) -> uuid.UUID | None:
+    """A search term that is a conversation id, as a UUID; None for any other term."""
+    try:
+        return uuid.UUID(term.strip().strip("'\""))
+    except ValueError:
+        return None
+
+
+def _user_search_fields() -> list[str]:
+    """The user's login and e-mail fields, whatever the user model calls them."""
+    user_model = get_user_model()
+    names = [user_model.USERNAME_FIELD, user_model.get_email_field_name()]
+    fields = []
+    for name in dict.fromkeys(names):
+        try:
+            user_model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        fields.append(f"user__{name}")
+    return fields
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "user", "user_type", "status", "locale", "created_at", "message_count")
+    list_filter = ("status", "user_type", "locale", "created_at")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    inlines = (ChatMessageInline,)
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return [*_user_search_fields(), "messages__content"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatSession]:
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str
+                           ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        # Searched as a subquery: a join to the messages here would multiply message_count.
+        matches, _duplicates = super().get_search_results(
+            request, ChatSession.objects.all(), search_term
+        )
+        condition = Q(pk__in=matches.values("pk"))
+        session_id = _as_uuid(search_term)
+        if session_id is not None:
+            condition |= Q(pk=session_id)
+        return queryset.filter(condition), False
+
+    @admin.display(description=_("messages"), ordering="message_count")
+    def message_count(self, obj: ChatSession) -> int:
+        return obj.message_count
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("short_content", "role", "status", "session", "created_at", "total_ms")
+    list_filter = ("role", "status", "created_at")
+    list_select_related = ("session",)
+    search_fields = ("content",)
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields]
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str
+                           ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        session_id = _as_uuid(search_term)
+        if session_id is not None:
+            results = results | queryset.filter(session_id=session_id)
+        return results, may_have_duplicates
+
+    @admin.display(description=_("content"))
+    def short_content(self, obj: ChatMessage) -> str:
+        return Truncator(obj.content).chars(80)
+
+
+@admin.register(KnowledgeBaseEntry)
+class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
+    list_display = ("question", "category", "locale", "active", "priority", "updated_at")
+    list_editable = ("active", "priority")
+    list_filter = ("category", "locale", "active")
+    search_fields = ("question", "answer", "keywords")
+    readonly_fields = ("created_at", "updated_at")
+    actions = ("activate", "deactivate")
+    fieldsets = (
+        (None, {"fields": ("question", "answer", "locale", "category", "keywords", "url")}),
+        (_("Search"), {"fields": ("active", "priority")}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str
+                           ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        # JSON text may hold accented keywords as \u escapes (SQLite): match those too.
+        escaped = json.dumps(search_term.strip())[1:-1]
+        if escaped != search_term.strip() and escaped:
+            results = results | queryset.filter(keywords__icontains=escaped)
+        return results, may_have_duplicates
+
+    @admin.action(description=_("Activate selected entries"))
+    def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_active(request, queryset, active=True)
+
+    @admin.action(description=_("Deactivate selected entries"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_active(request, queryset, active=False)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet, *, active: bool) -> None:
+        # update() skips auto_now: set updated_at so the knowledge version changes.
+        count = queryset.exclude(active=active).update(active=active, updated_at=timezone.now())
+        if active:
+            text = ngettext("%(count)d entry activated.", "%(count)d entries activated.", count)
+        else:
+            text = ngettext(
+                "%(count)d entry deactivated.", "%(count)d entries deactivated.", count
+            )
+        self.message_user(request, text % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(MessageFeedback)
+class MessageFeedbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("message", "rating", "short_comment", "created_at")
+    list_filter = ("rating", "created_at")
+    list_select_related = ("message",)
+    search_fields = ("comment", "message__content")
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields]
+
+    @admin.display(description=_("comment"))
+    def short_comment(self, obj: MessageFeedback) -> str:
+        return Truncator(obj.comment).chars(80)
+
+
+@admin.register(ChatAnalytics)
+class ChatAnalyticsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "session",
+        "user_messages",
+        "answers",
+        "cache_hits",
+        "fallbacks",
+        "errors",
+        "rate_limited",
+        "average_response",
+        "thumbs_up",
+        "thumbs_down",
+        "updated_at",
+    )
+    list_select_related = ("session",)
+    date_hierarchy = "updated_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields] + ["average_response"]
+
+    @admin.display(description=_("average response time (ms)"))
+    def average_response(self, obj: ChatAnalytics) -> int | None:
+        return obj.average_response_ms
