@@ -1,0 +1,395 @@
+"""The OpenAI backend: OpenAI's API, or any OpenAI-compatible server.
+
+Uses the official ``openai`` SDK (``AsyncOpenAI``, chat completions,
+streamed). With ``base_url`` it talks to any server that speaks the same
+API: Ollama, vLLM, llama.cpp's ``llama-server``, LiteLLM, Azure-compatible
+gateways. See ``docs/backends/openai.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import os
+import time
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from django.core import checks
+
+from sophie_chat.llm.base import (
+    BaseLLMBackend,
+    LLMChunk,
+    LLMError,
+    LLMRateLimited,
+    LLMRequest,
+    LLMTimeout,
+    LLMUnavailable,
+    Usage,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """The HTTP library's (errors, timeouts) that can escape the SDK mid-stream.
+
+    openai 1.x streams over ``httpx`` and lets its errors through while a
+    response body is read; later versions use ``httpx2`` and wrap them. Both
+    are caught so a broken stream is always reported as an LLMError.
+    """
+    errors: list[type[BaseException]] = []
+    timeouts: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        errors.append(module.HTTPError)
+        errors.append(module.StreamError)
+        timeouts.append(module.TimeoutException)
+    return tuple(errors), tuple(timeouts)
+
+
+_TRANSPORT_ERRORS, _TRANSPORT_TIMEOUTS = _transport_errors()
+# What the SDK may raise while a request is made or its stream is read. A
+# malformed event from a compatible server surfaces as a JSON error.
+_FAILURES: tuple[type[BaseException], ...] = (
+    openai.OpenAIError,
+    json.JSONDecodeError,
+    *_TRANSPORT_ERRORS,
+)
+
+
+class OpenAIBackend(BaseLLMBackend):
+    """Streams answers from OpenAI's chat completions API.
+
+    Options (``SOPHIE_CHAT["LLM"]["OPTIONS"]``, all keyword-only):
+        model: the model name, ``"gpt-4o-mini"`` by default.
+        api_key: the API key; None reads ``OPENAI_API_KEY``.
+        base_url: the API root, e.g. ``"http://127.0.0.1:11434/v1"`` for
+            Ollama; None reads ``OPENAI_BASE_URL``, else OpenAI's.
+        temperature: 0 to 2 (0.3); None leaves it to the server.
+        max_tokens: the answer's length limit in tokens (500); None sends
+            none. A request's own ``max_tokens`` wins.
+        timeout: seconds to wait for the connection and for each read (30).
+        max_retries: how often the SDK retries a failed request (2).
+        organization: the OpenAI organization id, if any.
+        stream_usage: ask for token usage at the end of the stream (True);
+            turn off for servers that reject ``stream_options``.
+        extra_body: extra JSON fields sent with every request (e.g.
+            ``{"max_completion_tokens": 800}`` or a server's own options).
+
+    The SDK client is built on first use (one per event loop), so a missing
+    key never breaks settings loading: :meth:`check` reports it
+    (``sophie_chat.E010``), and :meth:`stream` raises :class:`LLMUnavailable`.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "gpt-4o-mini",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        temperature: float | None = 0.3,
+        max_tokens: int | None = 500,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        organization: str | None = None,
+        stream_usage: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        # Values are checked by check() (sophie_chat.E011), not here: a bad
+        # value should be reported with the other system checks.
+        self.model_name = model
+        self._api_key = api_key
+        self.base_url = base_url
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.organization = organization
+        self.stream_usage = stream_usage
+        self.extra_body = extra_body
+        # An httpx client is bound to the event loop it first ran on;
+        # async_to_sync callers and test suites run several loops.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # The client -----------------------------------------------------------
+
+    def _client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            try:
+                client = openai.AsyncOpenAI(
+                    api_key=self._api_key or None,
+                    base_url=self.base_url or None,
+                    organization=self.organization,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                )
+            except (openai.OpenAIError, TypeError, ValueError) as exc:
+                raise self._failed(
+                    LLMUnavailable("The OpenAI client could not be created.", cause=exc)
+                ) from exc
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the SDK client of the running event loop (others are dropped)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.pop(loop, None)
+        self._clients.clear()
+        if client is not None:
+            await client.close()
+
+    # Streaming ------------------------------------------------------------
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [message.as_dict() for message in request.messages],
+            "stream": True,
+        }
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        max_tokens = request.max_tokens if request.max_tokens is not None else self.max_tokens
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        if self.stream_usage:
+            params["stream_options"] = {"include_usage": True}
+        if self.extra_body:
+            params["extra_body"] = dict(self.extra_body)
+        return params
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        """Yield the answer's text deltas, then one chunk with ``usage``.
+
+        The usage chunk comes only when the server reports usage (see
+        ``stream_usage``). Raises :class:`LLMTimeout`, :class:`LLMRateLimited`
+        or :class:`LLMUnavailable`, with the SDK's exception as ``cause``;
+        an error may come after some deltas were yielded (a broken stream).
+        Closing the generator early closes the HTTP response.
+        """
+        client = self._client()
+        started = time.monotonic()
+        try:
+            response = await client.chat.completions.create(**self._params(request))
+        except _FAILURES as exc:
+            raise self._failed(self._translate(exc), started) from exc
+
+        model = self.model_name
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        try:
+            try:
+                async for chunk in response:
+                    # getattr: the SDK does not validate chunks, and compatible
+                    # servers leave out fields OpenAI always sends.
+                    model = getattr(chunk, "model", None) or model
+                    reported = getattr(chunk, "usage", None)
+                    if reported is not None:
+                        usage = Usage(
+                            prompt_tokens=getattr(reported, "prompt_tokens", None) or 0,
+                            completion_tokens=getattr(reported, "completion_tokens", None) or 0,
+                        )
+                    for choice in getattr(chunk, "choices", None) or ():
+                        if (getattr(choice, "index", 0) or 0) != 0:
+                            continue
+                        finish_reason = getattr(choice, "finish_reason", None) or finish_reason
+                        delta = getattr(getattr(choice, "delta", None), "content", None)
+                        if delta:
+                            yield LLMChunk(delta=delta, model=model)
+            except _FAILURES as exc:
+                raise self._failed(self._translate(exc), started) from exc
+        finally:
+            # Also runs when the consumer stops early or is cancelled: the
+            # HTTP response must not stay open until garbage collection.
+            await response.close()
+
+        if finish_reason is None:
+            # Every chat completions stream ends its choice with a
+            # finish_reason; without one the server stopped mid-answer.
+            raise self._failed(
+                LLMUnavailable("The model's stream ended before the answer was finished."),
+                started,
+            )
+        if usage is not None:
+            yield LLMChunk(usage=usage, model=model, finish_reason=finish_reason)
+
+    def _translate(self, exc: BaseException) -> LLMError:
+        """The contract's error for an SDK (or transport) exception."""
+        if isinstance(exc, (openai.APITimeoutError, *_TRANSPORT_TIMEOUTS)):
+            return LLMTimeout("The model did not answer in time.", cause=exc)
+        if isinstance(exc, openai.RateLimitError):
+            return LLMRateLimited(
+                "The model provider is rate limiting requests.",
+                cause=exc,
+                retry_after=retry_after_seconds(exc.response.headers),
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return LLMUnavailable(
+                f"The model provider answered with HTTP {exc.status_code}.", cause=exc
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMUnavailable("The model provider could not be reached.", cause=exc)
+        return LLMUnavailable("The model's response failed.", cause=exc)
+
+    def _failed(self, error: LLMError, started: float | None = None) -> LLMError:
+        """Log ``error`` (never the prompt) and return it for raising."""
+        cause = error.cause
+        status = getattr(cause, "status_code", None)
+        logger.warning(
+            "LLM call failed: %s (%s: %s)",
+            error,
+            type(cause).__name__ if cause is not None else "-",
+            cause if cause is not None else "-",
+            extra={
+                "llm_backend": "openai",
+                "llm_model": self.model_name,
+                "llm_error": type(error).__name__,
+                "llm_cause": type(cause).__name__ if cause is not None else None,
+                "llm_status": status,
+                "llm_elapsed_ms": (
+                    round((time.monotonic() - started) * 1000) if started is not None else None
+                ),
+            },
+        )
+        return error
+
+    # Configuration --------------------------------------------------------
+
+    def check(self, setting: str = "LLM") -> Sequence[checks.CheckMessage]:
+        """``sophie_chat.E010`` without an API key, ``E011`` per bad option value."""
+        options = f'SOPHIE_CHAT["{setting}"]["OPTIONS"]'
+        errors: list[checks.CheckMessage] = []
+        if not self._api_key and not os.environ.get("OPENAI_API_KEY"):
+            errors.append(
+                checks.Error(
+                    "The OpenAI LLM backend has no API key.",
+                    hint=(
+                        f'Set {options}["api_key"] or the OPENAI_API_KEY environment '
+                        "variable. Servers that ignore the key (Ollama, vLLM, llama.cpp) "
+                        "accept any non-empty value."
+                    ),
+                    id="sophie_chat.E010",
+                )
+            )
+        for name, problem in self._invalid_options():
+            errors.append(
+                checks.Error(
+                    f"The OpenAI LLM backend's option {name!r} is invalid: {problem}.",
+                    hint=f'Fix {options}["{name}"].',
+                    id="sophie_chat.E011",
+                )
+            )
+        return errors
+
+    def _invalid_options(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+
+        def number(value: Any) -> bool:
+            return (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
+
+        def integer(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not isinstance(self.model_name, str) or not self.model_name.strip():
+            problems.append(("model", "it must be a non-empty string"))
+        if self._api_key is not None and not isinstance(self._api_key, str):
+            problems.append(("api_key", "it must be a string or None"))
+        if self.base_url is not None and (
+            not isinstance(self.base_url, str)
+            or urlsplit(self.base_url).scheme not in {"http", "https"}
+            or not urlsplit(self.base_url).netloc
+        ):
+            problems.append(("base_url", "it must be an http:// or https:// URL or None"))
+        if self.temperature is not None and not (
+            number(self.temperature) and 0 <= self.temperature <= 2
+        ):
+            problems.append(("temperature", "it must be a number from 0 to 2, or None"))
+        if self.max_tokens is not None and not (integer(self.max_tokens) and self.max_tokens > 0):
+            problems.append(("max_tokens", "it must be a positive integer or None"))
+        if not (number(self.timeout) and self.timeout > 0):
+            problems.append(("timeout", "it must be a positive number of seconds"))
+        if not (integer(self.max_retries) and self.max_retries >= 0):
+            problems.append(("max_retries", "it must be an integer of 0 or more"))
+        if self.organization is not None and not isinstance(self.organization, str):
+            problems.append(("organization", "it must be a string or None"))
+        if not isinstance(self.stream_usage, bool):
+            problems.append(("stream_usage", "it must be True or False"))
+        if self.extra_body is not None and not isinstance(self.extra_body, Mapping):
+            problems.append(("extra_body", "it must be a dict or None"))
+        return problems
+
+    def describe(self) -> dict[str, Any]:
+        """Model, endpoint (without credentials) and limits; never the API key."""
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        return {
+            **super().describe(),
+            "base_url": _public_url(base_url),
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "stream_usage": self.stream_usage,
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} model={self.model_name!r}>"
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``Retry-After-Ms`` or ``Retry-After`` (seconds or
+    an HTTP date); None when absent or unreadable."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            seconds = float(value) / 1000
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(seconds) and seconds >= 0:
+                return seconds
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user info, query or fragment (where credentials hide)."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return "<invalid>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
