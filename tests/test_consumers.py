@@ -725,3 +725,15 @@ async def test_resume_token_of_one_session_does_not_open_another(connect):
     reply = await client.start(session_id=b["session_id"], resume_token=a["resume_token"])
     assert reply["code"] == "session_not_found"
     assert make_resume_token(a["session_id"]) != make_resume_token(b["session_id"])
+
+
+async def test_sources_list_each_link_once_best_first(connect, dummy_llm):
+    for question, locale in (("How do I pay?", "en"), ("How do I pay with Pix?", "en")):
+        await KnowledgeBaseEntry.objects.acreate(
+            question=question, answer="Pix or card.", keywords=["pay"], locale=locale,
+            url="/help/payments/")
+    client, _ = await connect()
+    await client.start()
+    frames = await client.ask("How do I pay with Pix?")
+    assert frames[-1]["message"]["metadata"]["sources"] == [
+        {"title": "How do I pay with Pix?", "url": "/help/payments/"}]

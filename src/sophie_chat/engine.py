@@ -219,7 +219,7 @@ async def _compose(
         )
     )
     hits = await _search(question.content, locale)
-    sources = [hit.as_source() for hit in hits]
+    sources = answer_sources(hits)
     answer_id = str(uuid.uuid4())
     llm = backends.llm()
 
@@ -393,6 +393,19 @@ async def _cache_key(
         context=context,
         model=model,
     )
+
+
+def answer_sources(hits: list[KnowledgeHit]) -> list[dict[str, str]]:
+    """``metadata.sources``: the entries used, best first, one per link."""
+    sources: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for hit in hits:
+        source = hit.as_source()
+        identity = source.get("url") or source["title"]
+        if identity not in seen:
+            seen.add(identity)
+            sources.append(source)
+    return sources
 
 
 def fallback_text(hits: list[KnowledgeHit], locale: str) -> str:

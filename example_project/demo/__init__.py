@@ -1,0 +1,1 @@
+"""Casa Pronta: a small home-services site that shows sophie-chat at work."""
