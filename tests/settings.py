@@ -84,3 +84,6 @@ SOPHIE_CHAT = {
 
 # DEBUG is off here like production; the embedded defaults are on purpose.
 SILENCED_SYSTEM_CHECKS = ["sophie_chat.W010", "sophie_chat.W011", "sophie_chat.W012"]
+
+# Fast hashing: tests create users, they do not protect passwords.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

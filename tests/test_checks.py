@@ -89,6 +89,10 @@ def test_e005_invalid_setting_value(key, value):
     assert key in found[0].msg + found[0].hint
 
 
+def test_retention_days_none_keeps_conversations_and_is_valid():
+    assert ids(DEBUG=True, SOPHIE_CHAT={**BASE, "RETENTION_DAYS": None}) == []
+
+
 def test_e006_response_cache_alias_missing():
     assert ids(DEBUG=True, SOPHIE_CHAT={**BASE, "RESPONSE_CACHE": {"CACHE_ALIAS": "answers"}}) == [
         "sophie_chat.E006"

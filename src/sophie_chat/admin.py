@@ -106,8 +106,9 @@ class ChatSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChatSession]:
         return super().get_queryset(request).annotate(message_count=Count("messages"))
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str
-                           ) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
         if not search_term.strip():
             return queryset, False
         # Searched as a subquery: a join to the messages here would multiply message_count.
@@ -136,11 +137,10 @@ class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.concrete_fields]
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str
-                           ) -> tuple[QuerySet, bool]:
-        results, may_have_duplicates = super().get_search_results(
-            request, queryset, search_term
-        )
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         session_id = _as_uuid(search_term)
         if session_id is not None:
             results = results | queryset.filter(session_id=session_id)
@@ -165,11 +165,10 @@ class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str
-                           ) -> tuple[QuerySet, bool]:
-        results, may_have_duplicates = super().get_search_results(
-            request, queryset, search_term
-        )
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         # JSON text may hold accented keywords as \u escapes (SQLite): match those too.
         escaped = json.dumps(search_term.strip())[1:-1]
         if escaped != search_term.strip() and escaped:
@@ -190,9 +189,7 @@ class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
         if active:
             text = ngettext("%(count)d entry activated.", "%(count)d entries activated.", count)
         else:
-            text = ngettext(
-                "%(count)d entry deactivated.", "%(count)d entries deactivated.", count
-            )
+            text = ngettext("%(count)d entry deactivated.", "%(count)d entries deactivated.", count)
         self.message_user(request, text % {"count": count}, messages.SUCCESS)
 
 

@@ -26,6 +26,8 @@ _INT_SETTINGS = {
     "MAX_FRAME_BYTES": False,
     "RETENTION_DAYS": False,
 }
+# None turns the feature off (keep conversations forever).
+_NONE_ALLOWED = {"RETENTION_DAYS"}
 _BOOL_SETTINGS = (
     "FALLBACK_RESPONSES",
     "ENABLE_TYPING_INDICATOR",
@@ -73,6 +75,8 @@ def _check_scalars() -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     for name, zero_ok in _INT_SETTINGS.items():
         value = config[name]
+        if value is None and name in _NONE_ALLOWED:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero_ok else 1):
             errors.append(
                 _setting_error(

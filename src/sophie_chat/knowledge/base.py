@@ -43,8 +43,9 @@ class KnowledgeHit:
 class BaseKnowledgeSource:
     """Base class of knowledge sources."""
 
-    async def search(self, query: str, *, locale: str | None = None, limit: int = 3
-                     ) -> list[KnowledgeHit]:
+    async def search(
+        self, query: str, *, locale: str | None = None, limit: int = 3
+    ) -> list[KnowledgeHit]:
         """The entries most relevant to ``query``, best first, at most ``limit``.
 
         Entries in ``locale`` rank before others of similar relevance. An
