@@ -737,3 +737,17 @@ async def test_sources_list_each_link_once_best_first(connect, dummy_llm):
     frames = await client.ask("How do I pay with Pix?")
     assert frames[-1]["message"]["metadata"]["sources"] == [
         {"title": "How do I pay with Pix?", "url": "/help/payments/"}]
+
+
+async def test_unreachable_rate_limiter_fails_closed_without_a_model_call(connect):
+    with settings_with(RATE_LIMIT={"BACKEND": "sophie_chat.ratelimit.redis.RedisRateLimiter",
+                                   "OPTIONS": {"url": "redis://127.0.0.1:1/0",
+                                               "socket_timeout": 0.5}}):
+        model = backends.llm()
+        client, _ = await connect()
+        session = await client.start()
+        frames = await client.ask("hello", "f1")
+    assert frames[-1]["code"] == "internal_error"
+    assert frames[-1]["reply_to"] == "f1"
+    assert model.requests == []
+    assert await messages_of(session["session_id"]) == []

@@ -338,11 +338,17 @@ async def _compose(
         await sink.finished(stored)
         return
 
+    # The backend logged the cause; this records what the turn did about it.
     logger.warning(
-        "Model failed: %s",
+        "Model failed (%s: %s); %s",
+        type(error).__name__,
         error,
-        exc_info=error.cause or error,
-        extra={"session_id": session.id, "error": type(error).__name__},
+        "answering with a fallback" if conf.get("FALLBACK_RESPONSES") else "no answer",
+        extra={
+            "session_id": session.id,
+            "error": type(error).__name__,
+            "cause": type(error.cause).__name__ if error.cause else None,
+        },
     )
     await store.count_event(session.id, "errors")
     error_name = type(error).__name__
