@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
@@ -170,3 +171,6 @@ async def connect() -> AsyncIterator[Any]:
     for client in opened:
         with contextlib.suppress(Exception):
             await client.close()
+    # A cancelled turn's last query may still run in the database thread;
+    # wait for it so the test database can be flushed.
+    await database_sync_to_async(lambda: None)()
