@@ -161,6 +161,16 @@ def test_e013_rate_limiter_on_dummy_cache():
     ) == ["sophie_chat.E013"]
 
 
+def test_e014_redis_rate_limiter_without_the_redis_package(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # makes "import redis" fail
+    found = messages(DEBUG=True, SOPHIE_CHAT={
+        **BASE, "RATE_LIMIT": {"BACKEND": "sophie_chat.ratelimit.redis.RedisRateLimiter"}})
+    assert [m.id for m in found] == ["sophie_chat.E014"]
+    assert "sophie-chat[redis]" in found[0].hint
+
+
 def test_w001_unknown_top_level_key():
     found = messages(DEBUG=True, SOPHIE_CHAT={**BASE, "RATE_LIMITS": {}})
     assert [m.id for m in found] == ["sophie_chat.W001"]
