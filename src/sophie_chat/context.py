@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,14 @@ from sophie_chat import conf
 logger = logging.getLogger(__name__)
 
 MAX_FACT_LENGTH = 500
+MAX_FACTS_PER_SECTION = 20
+MAX_PAGE_URL_LENGTH = 300
+MAX_PAGE_TITLE_LENGTH = 200
+# Facts whose name says they hold a credential are dropped, whoever sent them.
+SENSITIVE_FACT = re.compile(
+    r"pass(word|wd)?|senha|secret|token|api[_ -]?key|cvv|card.?number|cart[aã]o|cpf|ssn",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +114,37 @@ def user_context(request: ContextRequest) -> ContextSection:
     return ContextSection("visitor", facts, private=True)
 
 
+def clean_text(value: str, limit: int) -> str:
+    """``value`` without control characters, whitespace collapsed, at most ``limit`` characters."""
+    printable = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in str(value))
+    text = " ".join(printable.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
 def page_context(request: ContextRequest) -> ContextSection | None:
-    """The page the widget is on: its address (without query or fragment) and title."""
+    """The page the widget is on: address (no query or fragment), title and language.
+
+    Bounded (a 300-character address, a 200-character title) and cleaned of
+    control characters; only http(s) addresses are kept.
+    """
     page = request.page
     facts: dict[str, str] = {}
     url = page.get("page_url") or ""
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https"):
+    if isinstance(url, str) and url:
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
             # The query string may carry tokens or personal data.
-            facts["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    if page.get("page_title"):
-        facts["title"] = page["page_title"]
+            address = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+            facts["url"] = clean_text(address, MAX_PAGE_URL_LENGTH)
+    title = page.get("page_title")
+    if isinstance(title, str) and clean_text(title, MAX_PAGE_TITLE_LENGTH):
+        facts["title"] = clean_text(title, MAX_PAGE_TITLE_LENGTH)
+    locale = page.get("locale")
+    if isinstance(locale, str) and locale.strip():
+        facts["language"] = clean_text(locale, 16)
     return ContextSection("page", facts, private=False) if facts else None
 
 
@@ -128,8 +157,10 @@ def session_context(request: ContextRequest) -> ContextSection | None:
 def _clean_facts(facts: Mapping[str, Any]) -> dict[str, str]:
     cleaned: dict[str, str] = {}
     for key, value in facts.items():
-        if value is None or value == "":
+        if value is None or value == "" or SENSITIVE_FACT.search(str(key)):
             continue
+        if len(cleaned) >= MAX_FACTS_PER_SECTION:
+            break
         text = (
             value
             if isinstance(value, str)
@@ -137,7 +168,7 @@ def _clean_facts(facts: Mapping[str, Any]) -> dict[str, str]:
             if not isinstance(value, int | float | bool)
             else str(value)
         )
-        cleaned[str(key)[:80]] = " ".join(text.split())[:MAX_FACT_LENGTH]
+        cleaned[clean_text(str(key), 80)] = clean_text(text, MAX_FACT_LENGTH)
     return cleaned
 
 

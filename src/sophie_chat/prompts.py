@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sophie_chat import conf
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from sophie_chat import conf, tokens
 from sophie_chat.context import ContextSection
 from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.llm.base import ChatMessage
@@ -53,20 +56,38 @@ def language(locale: str) -> str:
     return "pt" if (locale or "").lower().replace("_", "-").startswith("pt") else "en"
 
 
-def system_prompt(locale: str) -> str:
-    """The configured ``SYSTEM_PROMPT`` (text, or a dict by locale) or the built-in one."""
-    configured = conf.get("SYSTEM_PROMPT")
-    name = conf.get("ASSISTANT_NAME")
-    lang = language(locale)
-    template = None
+def _by_locale(configured: object, locale: str) -> str | None:
+    """A text setting's value for ``locale``: the text itself, or a dict's best match."""
     if isinstance(configured, str):
-        template = configured
-    elif isinstance(configured, Mapping):
+        return configured or None
+    if isinstance(configured, Mapping):
         normalized = (locale or "").lower().replace("_", "-")
-        template = configured.get(normalized) or configured.get(lang) or configured.get("en")
-    if not template:
-        template = SYSTEM_PROMPTS[lang]
-    return template.replace("{name}", name)
+        return (
+            configured.get(normalized) or configured.get(language(locale)) or configured.get("en")
+        )
+    return None
+
+
+def system_prompt(locale: str) -> str:
+    """The rules the model is given, in the visitor's language.
+
+    In order: ``SYSTEM_PROMPT`` (text, or a dict by locale, with ``{name}``
+    replaced by ``ASSISTANT_NAME``); else ``SYSTEM_PROMPT_TEMPLATE`` (a
+    Django template name, or a dict of them by locale) rendered with
+    ``name``, ``locale`` and ``language`` in the visitor's language; else
+    the built-in prompt for Portuguese or English.
+    """
+    name = conf.get("ASSISTANT_NAME")
+    text = _by_locale(conf.get("SYSTEM_PROMPT"), locale)
+    if text:
+        return text.replace("{name}", name)
+    template = _by_locale(conf.get("SYSTEM_PROMPT_TEMPLATE"), locale)
+    if template:
+        with translation.override(locale or None):
+            return render_to_string(
+                template, {"name": name, "locale": locale, "language": language(locale)}
+            ).strip()
+    return SYSTEM_PROMPTS[language(locale)].replace("{name}", name)
 
 
 def _neutralize(text: str) -> str:
@@ -108,7 +129,11 @@ class HistoryItem:
 
 def estimate_tokens(text: str) -> int:
     """A cheap, dependency-free token estimate (about 4 characters a token)."""
-    return len(text) // 4 + 1
+    return tokens.estimate_tokens(text)
+
+
+def _cost(text: str) -> int:
+    return tokens.count_tokens(text) + tokens.MESSAGE_OVERHEAD
 
 
 def build_messages(
@@ -118,25 +143,39 @@ def build_messages(
     history: Sequence[HistoryItem],
     knowledge: Sequence[KnowledgeHit],
     context: Sequence[ContextSection],
-    max_history_tokens: int = 3000,
+    max_history_tokens: int | None = None,
+    max_prompt_tokens: int | None = None,
 ) -> tuple[ChatMessage, ...]:
     """The full prompt: system rules + data sections, recent history, the question.
 
-    History (oldest first, without the current question) is trimmed from the
-    oldest end to ``MAX_HISTORY_MESSAGES`` messages and ``max_history_tokens``.
+    The prompt fits in ``max_prompt_tokens`` (default ``MAX_PROMPT_TOKENS``)
+    counted with ``TOKEN_COUNTER``: the rules, the context and the question
+    always go in; knowledge entries are dropped from the least relevant end
+    while they do not fit; history (oldest first, without the current
+    question) fills what is left from the newest end, at most
+    ``MAX_HISTORY_MESSAGES`` messages and ``max_history_tokens`` tokens.
     """
-    system = "\n\n".join(
-        [system_prompt(locale), knowledge_section(knowledge), context_section(context)]
-    )
+    budget = max_prompt_tokens if max_prompt_tokens is not None else conf.get("MAX_PROMPT_TOKENS")
+    rules = system_prompt(locale)
+    context_text = context_section(context)
+    hits = list(knowledge)
+    while True:
+        system = "\n\n".join([rules, knowledge_section(hits), context_text])
+        left = budget - _cost(system) - _cost(question)
+        if left >= 0 or not hits:
+            break
+        hits.pop()
+    history_budget = max(0, left)
+    if max_history_tokens is not None:
+        history_budget = min(history_budget, max_history_tokens)
     kept: list[ChatMessage] = []
-    budget = max_history_tokens
     for item in reversed(list(history)[-conf.get("MAX_HISTORY_MESSAGES") :]):
         if item.role not in ("user", "assistant", "agent") or not item.content:
             continue
-        cost = estimate_tokens(item.content)
-        if cost > budget:
+        cost = _cost(item.content)
+        if cost > history_budget:
             break
-        budget -= cost
+        history_budget -= cost
         role = "user" if item.role == "user" else "assistant"
         kept.append(ChatMessage(role=role, content=item.content))
     kept.reverse()
@@ -145,3 +184,8 @@ def build_messages(
         *kept,
         ChatMessage(role="user", content=question),
     )
+
+
+def prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    """Tokens of a prompt by the configured counter (when a backend reports no usage)."""
+    return sum(_cost(message.content) for message in messages)

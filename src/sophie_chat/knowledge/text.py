@@ -61,6 +61,55 @@ ABBREVIATIONS: dict[str, str] = {
     "cel": "celular",
     "info": "informacao",
     "infos": "informacoes",
+    "qnt": "quanto",
+    "qt": "quanto",
+    "qts": "quantos",
+    "qq": "qualquer",
+    "qlq": "qualquer",
+    "cm": "como",
+    "cmo": "como",
+    "nd": "nada",
+    "ngn": "ninguem",
+    "vdd": "verdade",
+    "ctz": "certeza",
+    "dnv": "de novo",
+    "hr": "hora",
+    "hrs": "horas",
+    "fds": "fim de semana",
+    "sab": "sabado",
+    "dom": "domingo",
+    "whats": "whatsapp",
+    "wpp": "whatsapp",
+    "zap": "whatsapp",
+    "zapzap": "whatsapp",
+    "grana": "dinheiro",
+    "orc": "orcamento",
+    "agend": "agendamento",
+    "pgto": "pagamento",
+    "pagto": "pagamento",
+    "nro": "numero",
+    "serv": "servico",
+    "prof": "profissional",
+    # English chat shorthand.
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ty": "thanks",
+    "appt": "appointment",
+    "appts": "appointments",
+    "acct": "account",
+    "cuz": "because",
+    "bc": "because",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "wknd": "weekend",
+    "asap": "as soon as possible",
+    "pymt": "payment",
+    "pmt": "payment",
+    "govt": "government",
 }
 
 # Accent-folded, as words are when they are compared.
@@ -114,6 +163,7 @@ _SUFFIX_RULES: tuple[tuple[str, str], ...] = tuple(
             # Portuguese derivations and verb forms.
             ("amento", ""),
             ("imento", ""),
+            ("eza", ""),
             ("acao", ""),
             ("icao", ""),
             ("mente", ""),
@@ -197,6 +247,26 @@ def words(text: str) -> list[str]:
             result.append(word)
         else:
             result.extend(expansion.split())
+    return result
+
+
+def written_words(text: str) -> list[str]:
+    """The lowercased words of ``text`` as written, accents kept, abbreviations not expanded."""
+    return _WORD.findall(text.lower())
+
+
+def query_words(text: str) -> list[str]:
+    """The words of ``text`` worth searching for, as written (accents kept, lowercased).
+
+    Abbreviations are expanded and stopwords dropped, as in :func:`terms`;
+    for engines that stem words themselves (PostgreSQL full-text search).
+    """
+    result: list[str] = []
+    for written in written_words(text):
+        expansion = ABBREVIATIONS.get(fold(written))
+        for word in expansion.split() if expansion is not None else [written]:
+            if fold(word) not in STOPWORDS:
+                result.append(word)
     return result
 
 

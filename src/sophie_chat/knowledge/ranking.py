@@ -1,0 +1,338 @@
+"""BM25F ranking in Python, shared by the built-in knowledge sources.
+
+:class:`BM25Index` holds the postings of a set of :class:`Document` values and
+scores a query against them; :class:`IndexedKnowledgeSource` is a knowledge
+source that keeps such an index per process, rebuilds it when its
+:meth:`~sophie_chat.knowledge.base.BaseKnowledgeSource.version` changes, and
+turns scores into ranked :class:`~sophie_chat.knowledge.base.KnowledgeHit`
+values (threshold, visitor's language first, priority as a tie-breaker).
+
+Query words the index has never seen are matched to near spellings (one
+typo away: a letter missing, extra, wrong or two letters swapped) and to
+words sharing a long prefix ("faxineira" and "faxina"), at a discount, so a
+typo still finds its entry but counts less than the word itself.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+
+from sophie_chat.knowledge import text
+from sophie_chat.knowledge.base import BaseKnowledgeSource, KnowledgeHit
+
+logger = logging.getLogger(__name__)
+
+# Field weights: a match in the question says most about what an entry is for.
+FIELD_WEIGHTS = (3.0, 2.0, 1.0)
+# BM25 parameters (the usual values).
+K1 = 1.2
+B = 0.75
+# Entries that do not exist but contain none of the query's terms: they keep
+# a term found in one entry of a tiny knowledge base from looking common.
+BACKGROUND_DOCUMENTS = 10
+# Per point of priority, clamped to +-10 points: a tie-breaker, not a ranking.
+PRIORITY_STEP = 0.01
+PRIORITY_CLAMP = 10
+# On top of the same-language boost, for an entry in exactly the visitor's locale.
+EXACT_LOCALE_BONUS = 0.05
+# How much a near match counts, relative to the word itself.
+TYPO_WEIGHT = 0.7
+PREFIX_WEIGHT = 0.5
+# Words shorter than this are never matched to near spellings: "gas" is one
+# letter from far too many words.
+MIN_TYPO_LENGTH = 4
+# A shared prefix must be this long, and cover all but a few letters of both words.
+MIN_PREFIX_LENGTH = 5
+MAX_PREFIX_EXTRA = 4
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def normalize_locale(locale: str | None) -> str:
+    """``"pt_BR"``, ``"PT-br"`` -> ``"pt-br"``; ``None`` -> ``""``."""
+    return (locale or "").strip().lower().replace("_", "-")
+
+
+def language_of(locale: str | None) -> str:
+    """The language part of a locale: ``"pt-br"`` -> ``"pt"``."""
+    return normalize_locale(locale).split("-", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One entry as a knowledge source gives it to :class:`BM25Index`."""
+
+    id: str
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
+    category: str = ""
+    url: str = ""
+    locale: str = ""
+    priority: int = 0
+
+    def hit(self, score: float) -> KnowledgeHit:
+        return KnowledgeHit(
+            id=self.id,
+            question=self.question,
+            answer=self.answer,
+            score=round(score, 4),
+            category=self.category,
+            url=self.url,
+            locale=self.locale,
+        )
+
+
+def _edits1(word: str) -> set[str]:
+    """Every string one deletion, insertion, substitution or transposition from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _ALPHABET if c != b[0]}
+    inserts = {a + c + b for a, b in splits for c in _ALPHABET}
+    return (deletes | transposes | replaces | inserts) - {word}
+
+
+class BM25Index:
+    """Postings of a set of documents, as of one version.
+
+    Scores are BM25F over question, keywords and answer (weights 3, 2, 1).
+    Everything that does not depend on the query is computed when the index
+    is built, so a search only sums precomputed numbers.
+    """
+
+    def __init__(self, version: str, documents: Iterable[Document]) -> None:
+        self.version = version
+        self.documents: list[Document] = list(documents)
+        field_terms = [
+            (
+                text.terms(doc.question),
+                text.terms(" ".join(doc.keywords)),
+                text.terms(doc.answer),
+            )
+            for doc in self.documents
+        ]
+        count = len(self.documents) or 1
+        averages = [
+            (sum(len(fields[f]) for fields in field_terms) / count) or 1.0 for f in range(3)
+        ]
+        raw: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for position, fields in enumerate(field_terms):
+            norms = [1 - B + B * len(fields[f]) / averages[f] for f in range(3)]
+            counters = [Counter(terms) for terms in fields]
+            for term in set().union(*counters):
+                weighted = sum(
+                    FIELD_WEIGHTS[f] * counters[f][term] / norms[f]
+                    for f in range(3)
+                    if counters[f][term]
+                )
+                raw[term].append((position, weighted * (K1 + 1) / (K1 + weighted)))
+        n = len(self.documents) + BACKGROUND_DOCUMENTS
+        # term -> (idf, [(document position, saturated field-weighted tf)])
+        self.postings: dict[str, tuple[float, list[tuple[int, float]]]] = {
+            term: (math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)), p) for term, p in raw.items()
+        }
+        # Folded words as written in the documents (for matching typos before
+        # stemming), and one spelling of each with its accents (for engines
+        # that do not fold accents, such as PostgreSQL's full-text search).
+        self.words: dict[str, str] = {}
+        self.spellings: dict[str, str] = {}
+        for doc in self.documents:
+            for field_text in (doc.question, " ".join(doc.keywords), doc.answer):
+                for written in text.written_words(field_text):
+                    word = text.fold(written)
+                    if word in text.STOPWORDS:
+                        continue
+                    if written != word:
+                        self.spellings.setdefault(word, written)
+                    if len(word) >= MIN_TYPO_LENGTH:
+                        self.words.setdefault(word, text.stem(word))
+        self._sorted_terms = sorted(self.postings)
+        #: Position of each document id.
+        self.positions: dict[str, int] = {doc.id: i for i, doc in enumerate(self.documents)}
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def document_frequency(self, term: str) -> int:
+        """How many documents contain ``term`` (a stem, as :func:`text.terms` gives)."""
+        entry = self.postings.get(term)
+        return len(entry[1]) if entry else 0
+
+    def _near_terms(self, word: str, term: str) -> dict[str, float]:
+        """Index terms close to a word the index does not know, with their weights."""
+        near: dict[str, float] = {}
+        if len(word) >= MIN_TYPO_LENGTH + 1:
+            for candidate in _edits1(word):
+                stem = self.words.get(candidate)
+                if stem is not None and stem in self.postings:
+                    near[stem] = TYPO_WEIGHT
+        if len(term) >= MIN_TYPO_LENGTH:
+            for candidate in _edits1(term):
+                if candidate in self.postings:
+                    near.setdefault(candidate, TYPO_WEIGHT)
+        if len(term) >= MIN_PREFIX_LENGTH:
+            # Longer index terms that start with this one ("faxin" -> "faxineir").
+            start = bisect.bisect_left(self._sorted_terms, term)
+            for candidate in self._sorted_terms[start : start + 50]:
+                if not candidate.startswith(term):
+                    break
+                if len(candidate) - len(term) <= MAX_PREFIX_EXTRA:
+                    near.setdefault(candidate, PREFIX_WEIGHT)
+            # Shorter index terms this one starts with ("faxineir" -> "faxin").
+            for cut in range(max(MIN_PREFIX_LENGTH, len(term) - MAX_PREFIX_EXTRA), len(term)):
+                if term[:cut] in self.postings:
+                    near.setdefault(term[:cut], PREFIX_WEIGHT)
+        return near
+
+    def query_terms(self, query: str, *, fuzzy: bool = True) -> dict[str, float]:
+        """The index terms a query looks for, each with the weight its matches count with."""
+        wanted: dict[str, float] = {}
+        for word in text.words(query):
+            if word in text.STOPWORDS:
+                continue
+            term = text.stem(word)
+            if term in self.postings:
+                wanted[term] = max(wanted.get(term, 0.0), 1.0)
+            elif fuzzy:
+                for near, weight in self._near_terms(word, term).items():
+                    wanted[near] = max(wanted.get(near, 0.0), weight)
+        return wanted
+
+    def score(self, wanted: dict[str, float]) -> dict[int, float]:
+        """BM25F score of every document sharing a term with the query, by position."""
+        scores: dict[int, float] = defaultdict(float)
+        for term, weight in wanted.items():
+            entry = self.postings.get(term)
+            if entry is None:
+                continue
+            idf, postings = entry
+            factor = idf * weight
+            for position, saturated in postings:
+                scores[position] += factor * saturated
+        return scores
+
+
+def _check_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0, not {value!r}.")
+    return float(value)
+
+
+class IndexedKnowledgeSource(BaseKnowledgeSource):
+    """A knowledge source ranked by a per-process :class:`BM25Index`.
+
+    Subclasses implement :meth:`version` and :meth:`load_documents` (called
+    in a worker thread, so it may use the ORM or the file system). The index
+    is built on the first search and rebuilt only when :meth:`version`
+    changes.
+
+    Options:
+        min_score: entries less relevant than this are not returned, so a
+            question the knowledge base knows nothing about gets ``[]``
+            (default 2.0). A word matched only in a long answer scores about
+            2 to 3, a word of the question about 4 to 6.
+        locale_boost: added to the score multiplier of entries in the
+            visitor's language (``"pt"``, ``"pt-br"`` and ``"pt_BR"`` are all
+            Portuguese), so they rank before entries in other languages of
+            similar relevance (default 0.5: x1.5; 0 ranks by relevance alone).
+        fuzzy: match words the knowledge base does not contain to near
+            spellings and shared prefixes, at a discount (default True).
+    """
+
+    def __init__(
+        self, *, min_score: float = 2.0, locale_boost: float = 0.5, fuzzy: bool = True
+    ) -> None:
+        self.min_score = _check_number("min_score", min_score)
+        self.locale_boost = _check_number("locale_boost", locale_boost)
+        if not isinstance(fuzzy, bool):
+            raise ValueError(f"fuzzy must be True or False, not {fuzzy!r}.")
+        self.fuzzy = fuzzy
+        self._index: BM25Index | None = None
+        # Serializes rebuilds so concurrent searches after an edit load once.
+        self._lock = threading.Lock()
+
+    def load_documents(self) -> Iterable[Document]:
+        """Every searchable entry, as of now. Runs in a worker thread."""
+        raise NotImplementedError
+
+    async def search(
+        self, query: str, *, locale: str | None = None, limit: int = 3
+    ) -> list[KnowledgeHit]:
+        if limit <= 0 or not text.terms(query):
+            return []
+        index = await self.current_index()
+        scores = index.score(index.query_terms(query, fuzzy=self.fuzzy))
+        return self.rank(index, scores, locale=locale, limit=limit)
+
+    def rank(
+        self,
+        index: BM25Index,
+        scores: dict[int, float],
+        *,
+        locale: str | None,
+        limit: int,
+    ) -> list[KnowledgeHit]:
+        """Hits for relevance ``scores`` (by document position): threshold, language, priority."""
+        language = language_of(locale)
+        exact = normalize_locale(locale)
+        ranked: list[tuple[float, int, Document]] = []
+        for position, score in scores.items():
+            if score < self.min_score:
+                continue
+            doc = index.documents[position]
+            factor = 1.0
+            if language and language_of(doc.locale) == language:
+                factor += self.locale_boost
+                if normalize_locale(doc.locale) == exact:
+                    factor += EXACT_LOCALE_BONUS
+            priority = max(-PRIORITY_CLAMP, min(PRIORITY_CLAMP, doc.priority))
+            factor += PRIORITY_STEP * priority
+            ranked.append((score * factor, doc.priority, doc))
+        ranked.sort(key=lambda item: (-item[0], -item[1], item[2].question, item[2].id))
+        return [doc.hit(score) for score, _priority, doc in ranked[:limit]]
+
+    async def current_index(self) -> BM25Index:
+        """The index as of the current :meth:`version` (rebuilt if it changed)."""
+        version = await self.version()
+        index = self._index
+        if index is not None and index.version == version:
+            return index
+        return await sync_to_async(self._rebuild)(version)
+
+    def _rebuild(self, version: str) -> BM25Index:
+        with self._lock:
+            index = self._index
+            # Another search rebuilt it while this one waited for the lock.
+            if index is not None and index.version == version:
+                return index
+            # Documents are read after the version: a change in between makes
+            # the index newer than its version, which costs one extra rebuild,
+            # never staleness.
+            index = BM25Index(version, self.load_documents())
+            self.index_built(index)
+            self._index = index
+        logger.debug(
+            "Knowledge index rebuilt",
+            extra={"knowledge_version": version, "entries": len(index), "source": type(self)},
+        )
+        return index
+
+    def index_built(self, index: BM25Index) -> None:
+        """Called in the worker thread after each rebuild (a hook for subclasses)."""
+
+
+def merge_scores(*parts: dict[int, float]) -> dict[int, float]:
+    """Sum score dicts by position."""
+    merged: dict[int, float] = defaultdict(float)
+    for part in parts:
+        for position, score in part.items():
+            merged[position] += score
+    return merged

@@ -1,0 +1,81 @@
+"""The daily token budget: per user, and per IP address for anonymous visitors.
+
+``DAILY_TOKEN_BUDGET_USER`` and ``DAILY_TOKEN_BUDGET_IP`` (None: no budget)
+cap the model tokens (prompt and answer) one logged-in user, or all anonymous
+visitors from one IP address together, may spend in a day (the site's
+``TIME_ZONE``). Once spent, every message is refused with
+``quota_exceeded`` before it is stored or sent to the model; answers from
+the response cache cost nothing but are refused too, so the visitor hears
+one consistent rule. Usage is kept in :class:`~sophie_chat.models.TokenUsage`
+rows, so it holds across server processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from sophie_chat import conf, store
+from sophie_chat.exceptions import QuotaExceeded
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Who pays for a turn: ``subjects`` with their daily budgets."""
+
+    subjects: tuple[tuple[str, int], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.subjects)
+
+
+def budget_for(user_id: int | None, ip: str | None) -> Budget:
+    """The budgets that apply to a visitor (none when the settings set none)."""
+    if user_id is not None:
+        limit = conf.get("DAILY_TOKEN_BUDGET_USER")
+        return Budget(((f"user:{user_id}", limit),) if limit is not None else ())
+    limit = conf.get("DAILY_TOKEN_BUDGET_IP")
+    if limit is None or not ip:
+        return Budget(())
+    return Budget(((f"ip:{ip}", limit),))
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+def seconds_until_tomorrow() -> int:
+    now = timezone.localtime()
+    midnight = datetime.combine(now.date() + timedelta(days=1), time.min, tzinfo=now.tzinfo)
+    return max(1, int((midnight - now).total_seconds()) + 1)
+
+
+async def remaining(budget: Budget) -> int | None:
+    """Tokens left today (the smallest over the subjects), or None without a budget."""
+    if not budget:
+        return None
+    used = await store.tokens_used([subject for subject, _ in budget.subjects], today())
+    return min(limit - used.get(subject, 0) for subject, limit in budget.subjects)
+
+
+async def check(budget: Budget, *, reply_to: str | None) -> int | None:
+    """Raise :class:`QuotaExceeded` when the budget is spent; else the tokens left (or None)."""
+    left = await remaining(budget)
+    if left is not None and left <= 0:
+        logger.info(
+            "Daily token budget spent",
+            extra={"subjects": [subject.split(":", 1)[0] for subject, _ in budget.subjects]},
+        )
+        raise QuotaExceeded(retry_after=seconds_until_tomorrow(), reply_to=reply_to)
+    return left
+
+
+async def spend(budget: Budget, tokens: int) -> None:
+    """Count ``tokens`` against today's budget of every subject."""
+    if budget and tokens > 0:
+        await store.add_tokens([subject for subject, _ in budget.subjects], today(), tokens)

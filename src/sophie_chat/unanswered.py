@@ -1,0 +1,82 @@
+"""Unanswered questions: what the knowledge base is missing.
+
+A question is recorded (:class:`~sophie_chat.models.UnansweredQuestion`,
+grouped by its normalised words, with a count) when retrieval found no
+relevant entry, or when the answer says the assistant does not know.
+Greetings and small talk (questions made only of stopwords) are not.
+``RECORD_UNANSWERED`` turns it off; ``UNSURE_ANSWER_PATTERNS`` replaces the
+built-in phrases that mean "I don't know" (regular expressions, matched
+against the answer lowercased and without accents).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import cache
+
+from sophie_chat import conf, store
+from sophie_chat.knowledge import text
+
+logger = logging.getLogger(__name__)
+
+NO_MATCH = "no_match"
+MODEL_UNSURE = "model_unsure"
+
+# Matched against the answer folded (lowercase, no accents, straight quotes).
+UNSURE_PATTERNS = (
+    r"\bi (?:do not|don't|dont) (?:know|have (?:an answer|(?:that|this|enough|any|the) "
+    r"information))",
+    r"\bi(?:'m| am) not sure\b",
+    r"\bi (?:could not|couldn't|can't|cannot) find\b",
+    r"\bi don't have an answer\b",
+    r"\bnao sei\b",
+    r"\bnao tenho (?:certeza|essa informacao|essas informacoes|informac|uma resposta|resposta)",
+    r"\bnao encontrei\b",
+    r"\bnao consegui encontrar\b",
+)
+
+
+@cache
+def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+def says_unsure(answer: str) -> bool:
+    """Whether an answer says the assistant does not know."""
+    configured = conf.get("UNSURE_ANSWER_PATTERNS")
+    patterns = tuple(configured) if configured is not None else UNSURE_PATTERNS
+    if not patterns:
+        return False
+    folded = text.fold(answer).replace("\u2019", "'")
+    return bool(_compiled(patterns).search(folded))
+
+
+def question_key(question: str) -> str:
+    """The grouping key: the question's search terms, sorted and deduplicated."""
+    return " ".join(sorted(set(text.terms(question))))[:255]
+
+
+def reason_for(question: str, *, searched: bool, hits: int, answer: str) -> str | None:
+    """Why a turn left its question unanswered, or None when it did not."""
+    if not conf.get("RECORD_UNANSWERED") or not question_key(question):
+        return None
+    if searched and hits == 0:
+        return NO_MATCH
+    if answer and says_unsure(answer):
+        return MODEL_UNSURE
+    return None
+
+
+async def record(question: str, *, locale: str, reason: str, session_id: str | None) -> None:
+    """Count the question as unanswered (errors are logged, never raised)."""
+    try:
+        await store.record_unanswered(
+            key=question_key(question),
+            question=question,
+            locale=(locale or "").lower().replace("_", "-")[:16],
+            reason=reason,
+            session_id=session_id,
+        )
+    except Exception:
+        logger.exception("Could not record an unanswered question", extra={"reason": reason})
