@@ -7,6 +7,8 @@ SQLite; ``REDIS_URL`` enables the tests marked ``redis``.
 import os
 from urllib.parse import urlparse
 
+from sophie_chat.db import check_pooled_connection
+
 SECRET_KEY = "sophie-chat-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -26,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "sophie_chat",
+    "sophie_chat.contrib.pgvector",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -64,6 +67,11 @@ if _db_url.startswith(("postgres://", "postgresql://")):
             "HOST": _u.hostname or "",
             "PORT": str(_u.port or ""),
             "TEST": {"NAME": os.environ.get("SOPHIE_TEST_DB_NAME", "test_sophie_chat")},
+            # Django's connection pool, as docs/deployment.md recommends: the whole
+            # suite runs Channels' database_sync_to_async over it.
+            "OPTIONS": {
+                "pool": {"min_size": 1, "max_size": 4, "check": check_pooled_connection}
+            },
         }
     }
 else:

@@ -1,4 +1,5 @@
-"""RedisRateLimiter against a real Redis (REDIS_URL)."""
+"""RedisRateLimiter against a real Redis (REDIS_URL), and against a server of the
+test's own to count its commands and restart it."""
 
 import os
 import uuid
@@ -55,3 +56,57 @@ async def test_unreachable_redis_raises_limiter_unavailable():
 def test_only_redis_urls_are_accepted():
     with pytest.raises(ValueError, match="redis://"):
         RedisRateLimiter(url="http://127.0.0.1:6379")
+
+
+# With a Redis server of the test's own, to count its commands and restart it.
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    from tests.conftest import IN_CI
+    from tests.production.services import PrivateRedis, redis_server_binary
+
+    if redis_server_binary() is None:
+        if IN_CI:
+            pytest.fail("CI=true and this test needs redis-server")
+        pytest.skip("needs redis-server")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_hit_is_one_command_to_redis_even_with_a_burst_window(own_redis):
+    import redis
+
+    def calls() -> dict[str, int]:
+        stats = observer.info("commandstats")
+        return {name.removeprefix("cmdstat_"): s["calls"] for name, s in stats.items()}
+
+    observer = redis.Redis(port=own_redis.port)
+    redis_limiter = RedisRateLimiter(url=own_redis.url(), rate="10/m", burst=3)
+    await redis_limiter.hit("user:1")  # connects and loads the script
+    before = calls()
+
+    decision = await redis_limiter.hit("user:1")
+
+    after = calls()
+    observer.close()
+    changed = {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name)}
+    # One EVALSHA from the client; INCR and PTTL are the script's, one per window.
+    assert changed == {"info": 1, "evalsha": 1, "incr": 2, "pttl": 2}
+    assert decision.allowed
+    assert decision.remaining == 1  # of the burst window: 3 - 2
+
+
+async def test_next_hit_after_redis_restarts_is_counted_without_an_error(own_redis):
+    redis_limiter = RedisRateLimiter(url=own_redis.url(), rate="10/m", burst=None)
+    await redis_limiter.hit("user:1")
+    own_redis.stop()
+    own_redis.start()
+
+    decision = await redis_limiter.hit("user:1")
+
+    # Counters lived in Redis only: the restarted server starts a new window.
+    assert decision.allowed
+    assert decision.remaining == 9

@@ -1,19 +1,39 @@
 """A rate limiter on Redis, shared by every server process.
 
-Counting is ``limits``' async Redis storage (redis-py's asyncio client): each
-hit is one atomic Lua script, one round trip. Needs the ``redis`` extra
-(``pip install "sophie-chat[redis]"``).
+Each hit is one Lua script, so one atomic round trip, whatever the number of
+windows (the sustained rate and the burst): it counts the message in each
+window and returns the counts and what is left of each window. Windows are
+fixed, as with :class:`~sophie_chat.ratelimit.cache.CacheRateLimiter`: a
+window starts with its first message and lasts the rate's period. Needs the
+``redis`` extra (``pip install "sophie-chat[redis]"``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 from django.core import checks
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 
-from sophie_chat.ratelimit.base import WindowedRateLimiter
+from sophie_chat.ratelimit.base import Decision, RateLimiterUnavailable, WindowedRateLimiter
+
+# KEYS: one counter per window; ARGV: each window's length in milliseconds.
+# Returns each window's count and milliseconds left, in KEYS order.
+_HIT_SCRIPT = """
+local result = {}
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    local left = redis.call('PTTL', key)
+    if left < 0 then
+        left = tonumber(ARGV[i])
+        redis.call('PEXPIRE', key, left)
+    end
+    result[#result + 1] = count
+    result[#result + 1] = left
+end
+return result
+"""
 
 
 class RedisRateLimiter(WindowedRateLimiter):
@@ -45,21 +65,55 @@ class RedisRateLimiter(WindowedRateLimiter):
         self.url = url
         self.key_prefix = key_prefix
         self.socket_timeout = socket_timeout
-        self._strategy: FixedWindowRateLimiter | None = None
+        self._client: Any = None
+        self._script: Any = None
 
-    @property
-    def strategy(self) -> FixedWindowRateLimiter:
+    def _keys(self, key: str) -> list[str]:
+        return [
+            f"{self.key_prefix}:{item.amount}/{item.get_expiry()}s:{key}" for item in self.limits
+        ]
+
+    def _redis(self) -> Any:
         # Built on first use: the client binds to the running event loop.
-        if self._strategy is None:
-            storage = RedisStorage(
-                "async+" + self.url,
-                implementation="redispy",
-                key_prefix=self.key_prefix,
+        if self._client is None:
+            from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            self._client = Redis.from_url(
+                self.url,
                 socket_timeout=self.socket_timeout,
                 socket_connect_timeout=self.socket_timeout,
+                # After Redis restarts, the first command on each pooled
+                # connection fails; retried once, it goes over a new one.
+                # (A timeout is not retried: a hung Redis must fail fast.)
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                retry_on_error=[RedisConnectionError],
             )
-            self._strategy = FixedWindowRateLimiter(storage)
-        return self._strategy
+            self._script = self._client.register_script(_HIT_SCRIPT)
+        return self._client
+
+    async def hit(self, key: str) -> Decision:
+        windows = [item.get_expiry() * 1000 for item in self.limits]
+        try:
+            self._redis()
+            result = await self._script(keys=self._keys(key), args=windows)
+        except Exception as exc:
+            raise RateLimiterUnavailable(str(exc)) from exc
+        allowed, remaining, retry_after = True, self.rate.amount, 0
+        for item, count, left_ms in zip(self.limits, result[::2], result[1::2], strict=True):
+            remaining = min(remaining, max(item.amount - int(count), 0))
+            if int(count) > item.amount:
+                allowed = False
+                retry_after = max(retry_after, math.ceil(int(left_ms) / 1000), 1)
+        return Decision(allowed=allowed, remaining=remaining, retry_after=retry_after)
+
+    async def clear(self, key: str) -> None:
+        try:
+            await self._redis().delete(*self._keys(key))
+        except Exception as exc:
+            raise RateLimiterUnavailable(str(exc)) from exc
 
     def check(self, setting: str = "RATE_LIMIT") -> Sequence[checks.CheckMessage]:
         try:
