@@ -12,17 +12,23 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from sophie_chat.admin_actions import DataRightsAdminMixin
 from sophie_chat.models import (
     ChatAnalytics,
     ChatMessage,
     ChatSession,
     KnowledgeBaseEntry,
     MessageFeedback,
+    TokenUsage,
+    UnansweredQuestion,
 )
 
 
@@ -90,7 +96,7 @@ def _user_search_fields() -> list[str]:
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ChatSessionAdmin(DataRightsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "user", "user_type", "status", "locale", "created_at", "message_count")
     list_filter = ("status", "user_type", "locale", "created_at")
     list_select_related = ("user",)
@@ -233,3 +239,74 @@ class ChatAnalyticsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("average response time (ms)"))
     def average_response(self, obj: ChatAnalytics) -> int | None:
         return obj.average_response_ms
+
+
+@admin.register(UnansweredQuestion)
+class UnansweredQuestionAdmin(admin.ModelAdmin):
+    """What visitors asked that the knowledge base could not answer, most asked first.
+
+    Each row groups the wordings of one question (same words, any case,
+    accents or punctuation); *times asked* counts them. Add an entry with the
+    link, then tick *resolved* (asking again reopens it).
+    """
+
+    list_display = (
+        "question",
+        "count",
+        "locale",
+        "reason",
+        "last_asked_at",
+        "resolved",
+        "add_entry",
+    )
+    list_editable = ("resolved",)
+    list_filter = ("resolved", "reason", "locale", "last_asked_at")
+    search_fields = ("question", "key")
+    ordering = ("resolved", "-count", "-last_asked_at")
+    date_hierarchy = "last_asked_at"
+    actions = ("mark_resolved",)
+    readonly_fields = (
+        "question",
+        "key",
+        "locale",
+        "reason",
+        "count",
+        "first_asked_at",
+        "last_asked_at",
+        "last_session",
+        "add_entry",
+    )
+    fields = (*readonly_fields, "resolved")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("knowledge base"))
+    def add_entry(self, obj: UnansweredQuestion) -> str:
+        url = reverse("admin:sophie_chat_knowledgebaseentry_add")
+        query = urlencode({"question": obj.question[:500], "locale": obj.locale or "en"})
+        return format_html('<a href="{}?{}">{}</a>', url, query, _("Add an entry"))
+
+    @admin.action(description=_("Mark selected questions as resolved"))
+    def mark_resolved(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = queryset.filter(resolved=False).update(resolved=True)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d question marked as resolved.",
+                "%(count)d questions marked as resolved.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(TokenUsage)
+class TokenUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Model tokens spent per user or IP address per day (the daily token budget)."""
+
+    list_display = ("subject", "day", "tokens", "updated_at")
+    list_filter = ("day",)
+    search_fields = ("subject",)
+    date_hierarchy = "day"

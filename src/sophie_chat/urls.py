@@ -2,10 +2,13 @@
 
 from django.urls import path
 
-from sophie_chat import views
+from sophie_chat import dashboard, views
 
 app_name = "sophie_chat"
 
 urlpatterns = [
     path("health/", views.health, name="health"),
+    path("metrics/", views.metrics, name="metrics"),
+    path("analytics/", dashboard.dashboard, name="analytics"),
+    path("analytics/export.csv", dashboard.dashboard_csv, name="analytics_csv"),
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from sophie_chat import __version__, backends
+from sophie_chat import __version__, backends, conf
+from sophie_chat import metrics as metrics_module
 from sophie_chat.consumers import open_connections
 from sophie_chat.protocol import PROTOCOL_VERSION
 
@@ -35,3 +37,25 @@ def health(request: HttpRequest) -> JsonResponse:
         "llm": backends.llm().describe(),
     }
     return JsonResponse(payload, status=200 if database_ok else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, when ``SOPHIE_CHAT["METRICS"]["ENDPOINT"]`` is on (404 otherwise).
+
+    For a scraper sending ``Authorization: Bearer <METRICS["TOKEN"]>``, or a
+    logged-in staff user; anyone else gets 403. In multi-process mode
+    (``PROMETHEUS_MULTIPROC_DIR``) it reports the sum over all processes.
+    """
+    settings = conf.get("METRICS")
+    if not settings.get("ENDPOINT") or not metrics_module.available():
+        raise Http404("Metrics are not enabled.")
+    token = settings.get("TOKEN")
+    bearer = request.headers.get("Authorization", "")
+    user = getattr(request, "user", None)
+    allowed = bool(token) and constant_time_compare(bearer, f"Bearer {token}")
+    if not allowed and not (user is not None and user.is_active and user.is_staff):
+        return HttpResponse("Forbidden", status=403, content_type="text/plain")
+    body, content_type = metrics_module.exposition()
+    return HttpResponse(body, content_type=content_type)

@@ -1,26 +1,23 @@
 """``manage.py cleanup_old_chat_sessions``: expire and delete old conversations.
 
-Deletes conversations (with their messages, feedback and analytics) whose
-last activity is older than ``--days`` (default
-``SOPHIE_CHAT["RETENTION_DAYS"]``), then marks active conversations past
-their ``expires_at`` as expired. It works in batches of ids, re-checking the
-condition in each write, so it can run from cron on several machines at once
-and a second run finds nothing left to do.
+Deletes conversations (with their messages, feedback, analytics and the
+answers they put in the response cache) whose last activity is older than
+``--days`` (default ``SOPHIE_CHAT["RETENTION_DAYS"]``), then marks active
+conversations past their ``expires_at`` as expired. The work is done by
+:func:`sophie_chat.retention.cleanup`: in batches, each write re-checking its
+condition, so it can run from cron on several machines at once and a second
+run finds nothing left to do.
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from sophie_chat import conf
-from sophie_chat.models import ChatMessage, ChatSession
+from sophie_chat import retention
 
 
 def _positive_int(value: str) -> int:
@@ -49,7 +46,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=_positive_int,
-            default=500,
+            default=retention.DEFAULT_BATCH_SIZE,
             help="Conversations per delete or update statement (default 500).",
         )
         parser.add_argument(
@@ -59,68 +56,29 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = options["days"]
-        if days is None:
-            days = conf.get("RETENTION_DAYS")
-        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        try:
+            report = retention.cleanup(
+                days=options["days"],
+                batch_size=options["batch_size"],
+                dry_run=options["dry_run"],
+            )
+        except ValueError as exc:
             raise CommandError(
                 _('SOPHIE_CHAT["RETENTION_DAYS"] must be a whole number of days >= 1 or None.')
-            )
-        batch_size = options["batch_size"]
-        now = timezone.now()
-
-        if days is None:
-            deleted_sessions = deleted_messages = 0
+            ) from exc
+        if report.cutoff is None:
             self.stdout.write(
                 _("RETENTION_DAYS is None: conversations are kept; only expiring them.")
             )
-        else:
-            cutoff = now - timedelta(days=days)
-            if options["dry_run"]:
-                deleted_sessions = ChatSession.objects.filter(updated_at__lt=cutoff).count()
-                deleted_messages = ChatMessage.objects.filter(
-                    session__updated_at__lt=cutoff
-                ).count()
-            else:
-                deleted_sessions, deleted_messages = self.delete_old(cutoff, batch_size)
+        self.report(report)
 
-        if options["dry_run"]:
-            expired = self.to_expire(now).count()
-        else:
-            expired = self.expire(now, batch_size)
-
-        self.report(expired, deleted_sessions, deleted_messages, dry_run=options["dry_run"])
-
-    @staticmethod
-    def to_expire(now: datetime) -> QuerySet[ChatSession]:
-        return ChatSession.objects.filter(status=ChatSession.Status.ACTIVE, expires_at__lte=now)
-
-    def expire(self, now: datetime, batch_size: int) -> int:
-        total = 0
-        while True:
-            ids = list(self.to_expire(now).order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                return total
-            # The filter is repeated so a concurrent run or a resumed session is not clobbered;
-            # update() leaves updated_at (last activity) alone, as it should.
-            total += (
-                self.to_expire(now).filter(pk__in=ids).update(status=ChatSession.Status.EXPIRED)
-            )
-
-    def delete_old(self, cutoff: datetime, batch_size: int) -> tuple[int, int]:
-        sessions = messages = 0
-        old = ChatSession.objects.filter(updated_at__lt=cutoff)
-        while True:
-            ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                return sessions, messages
-            _total, per_model = old.filter(pk__in=ids).delete()
-            sessions += per_model.get(ChatSession._meta.label, 0)
-            messages += per_model.get(ChatMessage._meta.label, 0)
-
-    def report(self, expired: int, sessions: int, messages: int, *, dry_run: bool) -> None:
-        values = {"sessions": sessions, "messages": messages, "expired": expired}
-        if dry_run:
+    def report(self, report: retention.CleanupReport) -> None:
+        values = {
+            "sessions": report.deleted_conversations,
+            "messages": report.deleted_messages,
+            "expired": report.expired,
+        }
+        if report.dry_run:
             self.stdout.write(
                 _(
                     "Dry run: would delete %(sessions)d conversations (%(messages)d messages) "
@@ -138,3 +96,15 @@ class Command(BaseCommand):
                 % values
             )
         )
+        if report.frozen_days or report.deleted_cached_answers or report.deleted_error_records:
+            self.stdout.write(
+                _(
+                    "Kept the figures of %(days)d days for the analytics dashboard; deleted "
+                    "%(cached)d cached answers and %(errors)d error records."
+                )
+                % {
+                    "days": report.frozen_days,
+                    "cached": report.deleted_cached_answers,
+                    "errors": report.deleted_error_records,
+                }
+            )
