@@ -310,3 +310,49 @@ def test_strings_are_english_by_default():
     assert data["send"] == "Send"
     assert data["typing"] == "Sophie is typing…"
     assert "%(seconds)s" in data["retry_in"]
+
+
+# --- suggestions, limits and the new strings -----------------------------------------
+
+
+def test_no_suggestions_by_default():
+    assert "data-suggestions" not in widget(render())
+
+
+def test_suggestions_from_a_list_become_a_json_attribute():
+    attrs = widget(render("suggestions=questions", questions=["Prices?", "Booking?"]))
+    assert json.loads(attrs["data-suggestions"]) == ["Prices?", "Booking?"]
+
+
+def test_suggestions_from_a_string_are_split_on_bars():
+    attrs = widget(render("suggestions='Prices? | Booking? |  | Refunds?'"))
+    assert json.loads(attrs["data-suggestions"]) == ["Prices?", "Booking?", "Refunds?"]
+
+
+def test_at_most_four_suggestions_are_kept():
+    questions = [f"Question {n}?" for n in range(6)]
+    attrs = widget(render("suggestions=questions", questions=questions))
+    assert json.loads(attrs["data-suggestions"]) == questions[:4]
+
+
+def test_suggestion_markup_is_escaped():
+    html = render("suggestions=questions", questions=['"><script>alert(1)</script>'])
+    assert "<script>alert" not in html
+    assert json.loads(widget(html)["data-suggestions"]) == ['"><script>alert(1)</script>']
+
+
+def test_max_length_follows_the_setting():
+    assert widget(render())["data-max-length"] == "2000"
+    with override_settings(SOPHIE_CHAT={"MAX_MESSAGE_LENGTH": 500}):
+        assert widget(render())["data-max-length"] == "500"
+
+
+def test_feedback_rating_and_counter_strings_are_passed():
+    with translation.override("en"):
+        data = strings(render())
+    assert (data["helpful"], data["not_helpful"]) == ("Helpful", "Not helpful")
+    assert data["rate_title"] == "How was your conversation with Sophie?"
+    assert "%(score)s" in data["rate_score"]
+    assert "%(count)s" in data["limit_near"]
+    assert "%(max)s" in data["limit_reached"]
+    assert data["disclaimer"]

@@ -5,7 +5,7 @@ channel layer, the local-memory cache, and the offline answer engine, which
 replies from the knowledge base (``make demo`` does this)::
 
     cd example_project
-    python manage.py migrate
+    python manage.py migrate          # also creates the demo accounts
     python manage.py populate_knowledge_base knowledge/home_services.json
     python manage.py runserver 127.0.0.1:8000
 
@@ -20,12 +20,18 @@ Environment variables switch parts to real services:
     the django-redis cache (``pip install "sophie-chat[redis]"``). Needed as
     soon as more than one server process serves the chat, so that every
     process sees every conversation and rate limits hold across them.
+``DATABASE_URL``
+    e.g. ``postgres://demo:secret@127.0.0.1:5432/demo``: PostgreSQL instead of
+    SQLite (``pip install "sophie-chat[postgres]"``), with a connection pool.
 ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``
     The usual; the defaults are for a laptop only.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from sophie_chat.db import check_pooled_connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -99,12 +105,37 @@ if CSP is not None:
         "frame-ancestors": [CSP.NONE],
     }
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    # PostgreSQL (pip install "sophie-chat[postgres]"), with a connection pool
+    # per process, as docs/deployment.md recommends.
+    _db = urlsplit(DATABASE_URL)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _db.path.lstrip("/"),
+            "USER": unquote(_db.username or ""),
+            "PASSWORD": unquote(_db.password or ""),
+            "HOST": _db.hostname or "",
+            "PORT": str(_db.port or ""),
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": {
+                "pool": {
+                    "min_size": 1,
+                    "max_size": 4,
+                    "timeout": 5,
+                    "check": check_pooled_connection,
+                }
+            },
+        }
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / "db.sqlite3",
+        }
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -144,7 +175,22 @@ else:
 SOPHIE_CHAT = {
     "LLM": LLM,
     "ASSISTANT_NAME": "Sophie",
+    # The demo's providers are the members of a group (demo/accounts.py).
+    "USER_TYPE_RESOLVER": "demo.accounts.user_type",
+    # The built-in providers, plus the client's upcoming bookings (demo/chat_context.py).
+    "CONTEXT_PROVIDERS": [
+        "sophie_chat.context.user_context",
+        "sophie_chat.context.page_context",
+        "sophie_chat.context.session_context",
+        "demo.chat_context.upcoming_bookings",
+    ],
+    # Estimated costs on the analytics dashboard (chat/analytics/), per 1M tokens.
+    "MODEL_PRICES": {"gpt-4o-mini": {"input": 0.15, "output": 0.6}},
 }
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "account"
+LOGOUT_REDIRECT_URL = "home"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

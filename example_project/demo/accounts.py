@@ -1,0 +1,37 @@
+"""The demo's two accounts, and how sophie-chat tells a client from a provider.
+
+The accounts are created by the ``0001_demo_users`` migration, so
+``manage.py migrate`` (and ``make demo``) is all it takes; the login page
+shows their usernames and the password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PROVIDERS_GROUP = "providers"
+DEMO_PASSWORD = "casapronta"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    first_name: str
+    last_name: str
+    user_type: str  # "client" or "provider"
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("ana", "Ana", "Souza", "client"),
+    DemoAccount("carlos", "Carlos", "Lima", "provider"),
+)
+
+
+def user_type(user: Any) -> str:
+    """``SOPHIE_CHAT["USER_TYPE_RESOLVER"]``: providers are the members of one group."""
+    if user is None or not user.is_authenticated:
+        return "anonymous"
+    if user.groups.filter(name=PROVIDERS_GROUP).exists():
+        return "provider"
+    return "client"

@@ -1,0 +1,116 @@
+"""A brand-new Django project with only the quickstart's steps: the widget works as it is.
+
+``django-admin startproject mysite``, the quickstart's settings, ``asgi.py``,
+URL include and template tag (the same snippets ``tests/e2e/test_wheel_install.py``
+checks against docs/quickstart.md), then step 7: daphne first in
+``INSTALLED_APPS`` and ``manage.py runserver``. No CSP, no
+``LocaleMiddleware``, no theming: default settings everywhere. The model is
+the fake OpenAI server, reached through the SDK's ``OPENAI_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import (
+    MODEL_REPLY,
+    OPENAI_API_KEY,
+    ServerProcess,
+    child_env,
+    free_port,
+    python_path,
+    wait_until_healthy,
+)
+from tests.e2e.test_wheel_install import (
+    ASGI_PY,
+    HOME_HTML,
+    INSTALLED_APPS_ADDITION,
+    KNOWLEDGE_JSON,
+    SETTINGS_ADDITION,
+    URL_INCLUDE,
+    substitute,
+)
+
+pytestmark = pytest.mark.browser
+
+# Step 7 of the quickstart: daphne's runserver serves pages, static files and the WebSocket.
+DAPHNE_FIRST = 'INSTALLED_APPS = ["daphne", *INSTALLED_APPS]'
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"$ {' '.join(argv)}\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def fresh_site(tmp_path_factory: pytest.TempPathFactory, fake_model) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("fresh-site")
+    env = child_env(
+        PYTHONPATH=python_path(), OPENAI_API_KEY=OPENAI_API_KEY, OPENAI_BASE_URL=fake_model.url
+    )
+    run([sys.executable, "-m", "django", "startproject", "mysite"], work, env)
+    project = work / "mysite"
+    package = project / "mysite"
+    settings = package / "settings.py"
+    substitute(settings, "from pathlib import Path\n", "import os\nfrom pathlib import Path\n")
+    substitute(
+        settings,
+        "'django.contrib.staticfiles',\n]",
+        "'django.contrib.staticfiles',\n" + INSTALLED_APPS_ADDITION + "]",
+    )
+    settings.write_text(f"{settings.read_text()}\n{SETTINGS_ADDITION}\n{DAPHNE_FIRST}\n")
+    (package / "asgi.py").write_text(ASGI_PY)
+    urls = package / "urls.py"
+    substitute(
+        urls,
+        "from django.urls import path\n",
+        "from django.urls import include, path\nfrom django.views.generic import TemplateView\n",
+    )
+    substitute(
+        urls,
+        "path('admin/', admin.site.urls),\n",
+        "path('admin/', admin.site.urls),\n"
+        f"    {URL_INCLUDE}\n"
+        '    path("", TemplateView.as_view(template_name="home.html")),\n',
+    )
+    substitute(settings, "'DIRS': [],", "'DIRS': [BASE_DIR / 'templates'],")
+    (project / "templates").mkdir()
+    (project / "templates" / "home.html").write_text(HOME_HTML)
+    (project / "knowledge.json").write_text(KNOWLEDGE_JSON)
+    run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], project, env)
+    run([sys.executable, "manage.py", "populate_knowledge_base", "knowledge.json"], project, env)
+
+    port = free_port()
+    process = ServerProcess(
+        "runserver (fresh mysite)",
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=project,
+        log_path=work / "runserver.log",
+    )
+    try:
+        wait_until_healthy(process, f"http://127.0.0.1:{port}/chat/health/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+def test_widget_tag_alone_gives_a_fresh_site_a_working_chat(fresh_site, fake_model, open_tab):
+    fake_model.reset()
+    tab = open_tab(fresh_site).open()
+
+    tab.ask("How do I book a cleaning?")
+    answer = tab.wait_answers(1)
+
+    assert tab.texts(tab.answers()) == [MODEL_REPLY]
+    assert "Sophie" in tab.widget(".msg--greeting").inner_text()
+    # The knowledge entry it was grounded in, as a link on this site.
+    assert answer.locator(".msg__sources a").get_attribute("href") == (
+        f"{fresh_site}/services/cleaning/"
+    )
+    assert tab.console_errors == []
