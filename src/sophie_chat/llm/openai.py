@@ -61,6 +61,22 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
 
 
 _TRANSPORT_ERRORS, _TRANSPORT_TIMEOUTS = _transport_errors()
+
+
+def _sdk_response_class() -> type:
+    """The HTTP library's ``Response`` class that the SDK's client returns raw."""
+    for name in ("httpx2", "httpx"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        if issubclass(openai.DefaultAsyncHttpxClient, module.AsyncClient):
+            return module.Response
+    raise ImportError("the openai SDK uses neither httpx nor httpx2")
+
+
+_RESPONSE_CLASS = _sdk_response_class()
+
 # What the SDK may raise while a request is made or its stream is read. A
 # malformed event from a compatible server surfaces as a JSON error.
 _FAILURES: tuple[type[BaseException], ...] = (
@@ -171,7 +187,7 @@ class OpenAIBackend(BaseLLMBackend):
         if self.stream_usage:
             params["stream_options"] = {"include_usage": True}
         if self.extra_body:
-            params["extra_body"] = dict(self.extra_body)
+            params.update(self.extra_body)
         return params
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
@@ -186,7 +202,15 @@ class OpenAIBackend(BaseLLMBackend):
         client = self._client()
         started = time.monotonic()
         try:
-            response = await client.chat.completions.create(**self._params(request))
+            # The SDK sends the request (auth, retries, timeouts, its errors for
+            # HTTP statuses) and hands back the raw response: its typed stream
+            # builds a pydantic object per chunk, most of a turn's CPU time.
+            response = await client.post(
+                "/chat/completions",
+                body=self._params(request),
+                cast_to=_RESPONSE_CLASS,
+                stream=True,
+            )
         except _FAILURES as exc:
             raise self._failed(self._translate(exc), started) from exc
 
@@ -195,29 +219,32 @@ class OpenAIBackend(BaseLLMBackend):
         usage: Usage | None = None
         try:
             try:
-                async for chunk in response:
-                    # getattr: the SDK does not validate chunks, and compatible
-                    # servers leave out fields OpenAI always sends.
-                    model = getattr(chunk, "model", None) or model
-                    reported = getattr(chunk, "usage", None)
-                    if reported is not None:
+                async for event in _server_sent_events(response):
+                    if event.get("error"):
+                        raise LLMUnavailable("The model's stream reported an error.")
+                    # .get: compatible servers leave out fields OpenAI always sends.
+                    model = event.get("model") or model
+                    reported = event.get("usage")
+                    if isinstance(reported, dict):
                         usage = Usage(
-                            prompt_tokens=getattr(reported, "prompt_tokens", None) or 0,
-                            completion_tokens=getattr(reported, "completion_tokens", None) or 0,
+                            prompt_tokens=reported.get("prompt_tokens") or 0,
+                            completion_tokens=reported.get("completion_tokens") or 0,
                         )
-                    for choice in getattr(chunk, "choices", None) or ():
-                        if (getattr(choice, "index", 0) or 0) != 0:
+                    for choice in event.get("choices") or ():
+                        if not isinstance(choice, dict) or (choice.get("index") or 0) != 0:
                             continue
-                        finish_reason = getattr(choice, "finish_reason", None) or finish_reason
-                        delta = getattr(getattr(choice, "delta", None), "content", None)
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        delta = (choice.get("delta") or {}).get("content")
                         if delta:
                             yield LLMChunk(delta=delta, model=model)
-            except _FAILURES as exc:
+            except LLMUnavailable as error:
+                raise self._failed(error, started) from None
+            except (*_FAILURES, AttributeError, TypeError) as exc:
                 raise self._failed(self._translate(exc), started) from exc
         finally:
             # Also runs when the consumer stops early or is cancelled: the
             # HTTP response must not stay open until garbage collection.
-            await response.close()
+            await response.aclose()
 
         if finish_reason is None:
             # Every chat completions stream ends its choice with a
@@ -351,6 +378,39 @@ class OpenAIBackend(BaseLLMBackend):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} model={self.model_name!r}>"
+
+
+async def _server_sent_events(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a chat completions event stream, until ``[DONE]``."""
+    data: list[str] = []
+    kind = ""
+    done = False
+    lines = response.aiter_lines()
+    while True:
+        line = await anext(lines, None)
+        if done:
+            # Read to the end of the body, so the connection goes back to the pool.
+            if line is None:
+                return
+        elif line is not None and line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line is not None and line.startswith("event:"):
+            kind = line[6:].strip()
+        elif not line and data:
+            # A blank line ends an event; so does the end of the body.
+            payload = "\n".join(data)
+            data = []
+            if payload.startswith("[DONE]"):
+                done = True
+                continue
+            event = json.loads(payload)
+            if kind == "error" and isinstance(event, dict):
+                event.setdefault("error", event.get("message") or "error")
+            kind = ""
+            if isinstance(event, dict):
+                yield event
+        if line is None:
+            return
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

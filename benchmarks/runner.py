@@ -1,0 +1,700 @@
+"""Start the fake model and the servers, run the scenarios side by side, keep the numbers.
+
+Every configuration (Sophie, the bare consumer, the naive consumer) runs in
+its own uvicorn process with the same flags and the same Django project; the
+load generator and the fake model are processes of their own. A scenario
+runs in rounds; each round runs every configuration once, in a rotated
+order, so that whatever else the machine does falls on all of them alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.serve import uvicorn_flags
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE_FILE = ROOT / "example_project" / "knowledge" / "home_services.json"
+ROUTES = {"sophie": "ws/chat/", "bare": "ws/bare/", "naive": "ws/naive/"}
+READY_TIMEOUT = 60.0
+
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# Scenarios --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measurement: a model, a load, the configurations it compares."""
+
+    name: str
+    title: str
+    model: Mapping[str, float]
+    sessions: int
+    duration: float = 0.0
+    messages: int = 0
+    rate: float = 0.0
+    rounds: int = 3
+    configs: tuple[str, ...] = ("sophie", "bare", "naive")
+    kind: str = "load"  # "load", or "idle": connect and hold
+
+    def loadgen_args(self) -> list[str]:
+        args = ["--sessions", str(self.sessions)]
+        if self.kind == "idle":
+            return [*args, "--hold"]
+        if self.duration:
+            args += ["--duration", str(self.duration)]
+        if self.messages:
+            args += ["--messages", str(self.messages)]
+        if self.rate:
+            args += ["--rate", str(self.rate)]
+        return args
+
+
+INSTANT = {"ttft_ms": 0, "token_ms": 0, "tokens": 20}
+REALISTIC = {"ttft_ms": 200, "token_ms": 10, "tokens": 20}
+
+
+def full_scenarios(rounds: int = 3) -> list[Scenario]:
+    return [
+        Scenario(
+            "throughput",
+            "Model answering instantly, 20 deltas an answer; 50 sessions, closed loop",
+            INSTANT,
+            sessions=50,
+            duration=10,
+            rounds=rounds,
+        ),
+        Scenario(
+            "chat",
+            "Realistic model (200 ms to first token, 10 ms a token, 20 tokens); "
+            "1,000 sessions chatting, 12.5 messages/s offered",
+            REALISTIC,
+            sessions=1000,
+            duration=80,
+            rate=12.5,
+            rounds=max(2, rounds - 1),
+        ),
+        Scenario(
+            "idle",
+            "10,000 idle sessions (connected, conversation started) held by one process",
+            REALISTIC,
+            sessions=10_000,
+            rounds=1,
+            configs=("sophie", "bare"),
+            kind="idle",
+        ),
+    ]
+
+
+def quick_scenarios() -> list[Scenario]:
+    """The CI smoke run: every path of the full run, with tiny numbers."""
+    return [
+        Scenario("throughput", "smoke: instant model", INSTANT, sessions=3, duration=1, rounds=1),
+        Scenario(
+            "chat",
+            "smoke: realistic model",
+            {"ttft_ms": 20, "token_ms": 2, "tokens": 20},
+            sessions=10,
+            duration=1,
+            rate=10,
+            rounds=1,
+        ),
+        Scenario(
+            "idle",
+            "smoke: idle sessions",
+            INSTANT,
+            sessions=50,
+            rounds=1,
+            configs=("sophie", "bare"),
+            kind="idle",
+        ),
+    ]
+
+
+# Processes --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def python_path() -> str:
+    """The project root (``benchmarks``), and ``src/`` unless sophie_chat is installed."""
+    import sophie_chat
+
+    entries = [str(ROOT)]
+    package_parent = Path(sophie_chat.__file__).resolve().parent.parent
+    if package_parent == ROOT / "src":
+        entries.append(str(package_parent))
+    return os.pathsep.join(entries)
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("OPENAI_", "DJANGO_", "BENCH_")) and name != "PYTHONPATH"
+    }
+    env.update(PYTHONPATH=python_path(), PYTHONUNBUFFERED="1", **overrides)
+    return env
+
+
+class Process:
+    """A process we started; its output goes to ``log_path``."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        with open(log_path, "wb") as out:
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text("utf-8", "replace")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(15)
+
+    def failure(self, what: str) -> RuntimeError:
+        tail = self.output()[-6000:]
+        return RuntimeError(f"{self.name} {what}\n$ {' '.join(self.argv)}\n{tail}")
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 5) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with _opener.open(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# The database -----------------------------------------------------------------------
+
+
+def database_url(kind: str, name: str, workdir: Path) -> str:
+    """Create an empty benchmark database; its URL for ``benchmarks.settings``."""
+    if kind == "sqlite":
+        path = workdir / f"{name}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    import psycopg
+
+    server = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
+    if not server.startswith(("postgres://", "postgresql://")):
+        server = "postgres://postgres@127.0.0.1:5432/postgres"
+    parts = urlsplit(server)
+    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def database_version(url: str) -> str:
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0] if row else '?'}"
+
+
+# The bench ----------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """Everything one run started; :meth:`close` stops it all."""
+
+    workdir: Path
+    database: str = "postgres"
+    database_name: str = "bench_sophie"
+    processes: list[Process] = field(default_factory=list)
+    model_port: int = 0
+    db_url: str = ""
+    #: Warm servers up before measuring (off for the smoke run, which measures nothing).
+    warm: bool = True
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.db_url = database_url(self.database, self.database_name, self.workdir)
+        self.model_port = free_port()
+        # The fake model starts while the database is made.
+        model = Process(
+            "fake model",
+            [sys.executable, "-m", "benchmarks.fakemodel", "--port", str(self.model_port)],
+            child_env(),
+            self.workdir / "fakemodel.log",
+        )
+        self.processes.append(model)
+        # One process migrates and loads the demo's knowledge base.
+        setup = (
+            "import django, sys; django.setup(); "
+            "from django.core.management import call_command; "
+            "call_command('migrate', interactive=False, verbosity=0); "
+            "call_command('populate_knowledge_base', sys.argv[1])"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", setup, str(KNOWLEDGE_FILE)],
+            cwd=ROOT,
+            env=self.django_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"database setup failed:\n{result.stdout}\n{result.stderr}")
+        self.wait_for(model, lambda: http_json("GET", f"{self.model_url}/models"))
+
+    @property
+    def model_url(self) -> str:
+        return f"http://127.0.0.1:{self.model_port}/v1"
+
+    def django_env(self) -> dict[str, str]:
+        return child_env(
+            DJANGO_SETTINGS_MODULE="benchmarks.settings",
+            BENCH_DATABASE_URL=self.db_url,
+            BENCH_MODEL_URL=self.model_url,
+        )
+
+    def wait_for(self, process: Process, probe: Callable[[], Any]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.popen.poll() is not None:
+                raise process.failure(f"exited with {process.popen.returncode}")
+            with contextlib.suppress(OSError, ValueError):
+                probe()
+                return
+            time.sleep(0.1)
+        raise process.failure("did not get ready")
+
+    def set_model(self, config: Mapping[str, float]) -> None:
+        http_json("POST", f"http://127.0.0.1:{self.model_port}/_bench/config", dict(config))
+
+    def start_server(self, name: str) -> Server:
+        return self.start_servers([name])[name]
+
+    def start_servers(self, names: list[str]) -> dict[str, Server]:
+        """One server per name, started side by side; returned once all answer."""
+        servers = {}
+        for name in names:
+            port = free_port()
+            process = Process(
+                f"server ({name})",
+                [sys.executable, "-m", "benchmarks.serve", "--port", str(port)],
+                self.django_env(),
+                self.workdir / f"server-{name}-{port}.log",
+            )
+            self.processes.append(process)
+            servers[name] = Server(name, port, process)
+        for server in servers.values():
+            self.wait_for(server.process, server.health)
+        return servers
+
+    def stop(self, process: Process) -> None:
+        process.stop()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: Process
+
+    def health(self) -> dict[str, Any]:
+        return http_json("GET", f"http://127.0.0.1:{self.port}/chat/health/")
+
+    def url(self, config: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/{ROUTES[config]}"
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        """Wait until Sophie's consumers of earlier segments have all closed."""
+        deadline = time.monotonic() + timeout
+        while self.health()["connections"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def run_loadgen(
+    url: str,
+    args: list[str],
+    server: Server,
+    on_ready: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """One load generator process against ``url``; its result, with the server's CPU use."""
+    argv = [sys.executable, "-m", "benchmarks.loadgen", "--url", url, *args]
+    cpu_before, wall_before = cpu_seconds(server.process.pid), time.monotonic()
+    popen = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ready: Any = None
+    assert popen.stdout is not None
+    assert popen.stdin is not None
+    result_line = ""
+    try:
+        for line in popen.stdout:
+            if line.startswith("READY"):
+                ready = on_ready() if on_ready else None
+                popen.stdin.write("\n")
+                popen.stdin.flush()
+            elif line.startswith("RESULT "):
+                result_line = line
+        stderr = popen.stderr.read() if popen.stderr else ""
+        popen.wait()
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+    if not result_line:
+        raise RuntimeError(f"load generator failed ({popen.returncode}):\n{stderr[-4000:]}")
+    result = json.loads(result_line.removeprefix("RESULT "))
+    wall = time.monotonic() - wall_before
+    result["server_cpu_s"] = round(cpu_seconds(server.process.pid) - cpu_before, 3)
+    result["server_wall_s"] = round(wall, 3)
+    if ready is not None:
+        result["held"] = ready
+    return result
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as meminfo:
+        memory = int(meminfo.readline().split()[1]) // 1024
+    versions = {}
+    for package in (
+        "django",
+        "channels",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "websockets",
+        "openai",
+        "psycopg",
+        "sophie-chat",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    import sophie_chat
+
+    versions.setdefault("sophie-chat", sophie_chat.__version__)
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_mib": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def git_revision() -> str:
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "benchmarks"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return revision + ("+changes" if dirty else "")
+
+
+def warm_up(server: Server, config: str, sessions: int = 5) -> None:
+    """A few conversations, unmeasured: imports, connections and caches are made first."""
+    run_loadgen(server.url(config), ["--sessions", str(sessions), "--messages", "2"], server)
+    server.wait_idle()
+
+
+def rotated(configs: tuple[str, ...], round_number: int) -> list[str]:
+    shift = round_number % len(configs)
+    return list(configs[shift:] + configs[:shift])
+
+
+def run_load_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenario) -> list[dict]:
+    bench.set_model(scenario.model)
+    segments = []
+    for round_number in range(scenario.rounds):
+        for config in rotated(scenario.configs, round_number):
+            server = servers[config]
+            server.wait_idle()
+            log(f"{scenario.name} round {round_number + 1}/{scenario.rounds}: {config}")
+            result = run_loadgen(server.url(config), scenario.loadgen_args(), server)
+            result.update(config=config, round=round_number, rss_kib=rss_kib(server.process.pid))
+            log(
+                f"  {result['replies']} replies, {result['replies_per_s']}/s, "
+                f"errors {result['errors'] or 0}, server CPU "
+                f"{result['server_cpu_s'] / max(result['server_wall_s'], 1e-9):.0%}"
+            )
+            segments.append(result)
+    return segments
+
+
+def run_idle_scenario(bench: Bench, scenario: Scenario) -> list[dict]:
+    """Per config: a fresh server, warmed up, then ``sessions`` idle sessions held."""
+    bench.set_model(scenario.model)
+    segments = []
+    fresh = bench.start_servers([f"idle-{config}" for config in scenario.configs])
+    for config in scenario.configs:
+        server = fresh[f"idle-{config}"]
+        try:
+            if bench.warm:
+                warm_up(server, config)
+                time.sleep(1)
+            before = rss_kib(server.process.pid)
+            log(f"idle: {config}, {scenario.sessions} sessions, RSS before {before} KiB")
+
+            def held(server: Server = server) -> dict[str, Any]:
+                time.sleep(3)  # let the last handshakes and session rows settle
+                return {"rss_kib": rss_kib(server.process.pid)}
+
+            result = run_loadgen(server.url(config), scenario.loadgen_args(), server, held)
+            after = result.get("held", {}).get("rss_kib", 0)
+            connected = result["connected"]
+            result.update(
+                config=config,
+                round=0,
+                rss_before_kib=before,
+                rss_after_kib=after,
+                kib_per_session=round((after - before) / connected, 2) if connected else None,
+            )
+            log(f"  {connected} held, RSS after {after} KiB: {result['kib_per_session']} KiB each")
+            segments.append(result)
+        finally:
+            bench.stop(server.process)
+    return segments
+
+
+def run(scenarios: list[Scenario], *, bench: Bench, command: str) -> dict[str, Any]:
+    """Run ``scenarios`` on a started ``bench``; the results (see :mod:`benchmarks.report`)."""
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    results: dict[str, Any] = {
+        "command": command,
+        "started": started.isoformat(timespec="seconds"),
+        "revision": git_revision(),
+        "machine": machine(),
+        "load_before": [round(v, 2) for v in load_before],
+        "server_command": "python -m benchmarks.serve  # = uvicorn "
+        + " ".join(uvicorn_flags(0)).replace("--port 0", "--port PORT"),
+        "scenarios": [],
+    }
+    servers: dict[str, Server] = {}
+    try:
+        results["database"] = database_version(bench.db_url)
+        load_scenarios = [s for s in scenarios if s.kind == "load"]
+        if load_scenarios:
+            servers = bench.start_servers(sorted({c for s in load_scenarios for c in s.configs}))
+            for config, server in servers.items():
+                if bench.warm:
+                    warm_up(server, config)
+        for scenario in scenarios:
+            if scenario.kind == "idle":
+                segments = run_idle_scenario(bench, scenario)
+            else:
+                segments = run_load_scenario(bench, servers, scenario)
+            results["scenarios"].append({**asdict(scenario), "segments": segments})
+        for server in servers.values():
+            results.setdefault("server_rss_end_kib", {})[server.name] = rss_kib(server.process.pid)
+    finally:
+        for server in servers.values():
+            bench.stop(server.process)
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    return results
+
+
+def soak(
+    *,
+    bench: Bench,
+    command: str,
+    seconds: float = 600,
+    sessions: int = 1000,
+    rate: float = 12.5,
+    wave_seconds: float = 60,
+    sample_every: float = 5,
+) -> dict[str, Any]:
+    """Steady load on one Sophie server for ``seconds``, its RSS sampled all along.
+
+    The load comes in waves of ``wave_seconds``: each wave connects
+    ``sessions`` new sessions (conversations start and end, as on a site)
+    and sends ``rate`` messages a second to them.
+    """
+    started = datetime.now(UTC)
+    result: dict[str, Any] = {
+        "command": command,
+        "started": started.isoformat(timespec="seconds"),
+        "revision": git_revision(),
+        "machine": machine(),
+        "load_before": [round(v, 2) for v in os.getloadavg()],
+        "seconds": seconds,
+        "sessions": sessions,
+        "rate": rate,
+        "wave_seconds": wave_seconds,
+        "model": REALISTIC,
+        "samples": [],
+        "waves": [],
+    }
+    server: Server | None = None
+    try:
+        result["database"] = database_version(bench.db_url)
+        bench.set_model(REALISTIC)
+        server = bench.start_server("soak")
+        if bench.warm:
+            warm_up(server, "sophie")
+        begin = time.monotonic()
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                result["samples"].append(
+                    [round(time.monotonic() - begin, 1), rss_kib(server.process.pid)]
+                )
+                stop.wait(sample_every)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            while time.monotonic() - begin < seconds:
+                left = seconds - (time.monotonic() - begin)
+                duration = max(1.0, min(wave_seconds, left - 2))
+                wave = run_loadgen(
+                    server.url("sophie"),
+                    [
+                        "--sessions",
+                        str(sessions),
+                        "--rate",
+                        str(rate),
+                        "--duration",
+                        str(duration),
+                    ],
+                    server,
+                )
+                for key in ("connect_ms", "ttfd_ms", "ttend_ms"):
+                    wave[key] = summary(wave[key])
+                wave["at_s"] = round(time.monotonic() - begin, 1)
+                result["waves"].append(wave)
+                log(
+                    f"soak {wave['at_s']:.0f}/{seconds:.0f} s: {wave['replies']} replies, "
+                    f"errors {wave['errors'] or 0}, RSS {result['samples'][-1][1]} KiB"
+                )
+        finally:
+            stop.set()
+            sampler.join()
+    finally:
+        if server is not None:
+            bench.stop(server.process)
+    result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    return result
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) by nearest rank; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(q * len(ordered) + 0.999999) - 1))
+    return ordered[rank]
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    return {
+        "count": len(values),
+        "p50": percentile(values, 0.5),
+        "p99": percentile(values, 0.99),
+        "max": max(values) if values else None,
+    }

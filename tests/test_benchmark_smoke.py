@@ -1,0 +1,115 @@
+"""The benchmark's smoke run: ``python -m benchmarks`` with tiny numbers, so it cannot rot.
+
+It starts real processes (the fake model, one uvicorn per configuration,
+the load generator) and takes about half a minute, so it is marked
+``benchmark`` and runs in one tox environment only (``py312-django61-postgres``,
+on PostgreSQL); the others deselect it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sophie_chat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.server, pytest.mark.benchmark]
+
+
+def bench(out: Path, *args: str) -> dict[str, Any]:
+    """Run ``python -m benchmarks ARGS --quick`` into ``out``; the results document."""
+    database = (
+        "postgres"
+        if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+        else "sqlite"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BENCH_"))}
+    # The project root (for ``benchmarks``) and, when this run imports
+    # sophie_chat from the source tree rather than a wheel, ``src/``.
+    package_parent = Path(sophie_chat.__file__).resolve().parent.parent
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *([str(package_parent)] if package_parent == ROOT / "src" else [])]
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            *args,
+            "--quick",
+            "--out",
+            str(out),
+            "--workdir",
+            str(out / "work"),
+            "--database",
+            database,
+            "--database-name",
+            "bench_sophie_smoke",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """One quick run of everything (the scenarios, then the soak) for this module's tests."""
+    out = tmp_path_factory.mktemp("bench")
+    return out, bench(out, "all")
+
+
+def scenario(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in document["run"]["scenarios"] if s["name"] == name)
+
+
+@pytest.mark.parametrize("name", ["throughput", "chat"])
+def test_every_configuration_answers_without_errors_side_by_side(quick_run, name):
+    _out, document = quick_run
+    segments = scenario(document, name)["segments"]
+    assert sorted(s["config"] for s in segments) == ["bare", "naive", "sophie"]
+    for segment in segments:
+        assert segment["replies"] > 0, segment["config"]
+        assert segment["errors"] == {}, segment["config"]
+        assert segment["connected"] == segment["sessions"]
+        assert len(segment["ttfd_ms"]) == segment["replies"]
+
+
+def test_idle_sessions_are_held_and_their_memory_measured(quick_run):
+    _out, document = quick_run
+    for segment in scenario(document, "idle")["segments"]:
+        assert segment["connected"] == segment["sessions"] == 50, segment["config"]
+        assert segment["rss_after_kib"] > 0
+        assert segment["kib_per_session"] is not None
+
+
+def test_results_are_written_as_a_table_with_the_targets_and_how_they_were_measured(
+    quick_run,
+):
+    out, document = quick_run
+    table = (out / "results.md").read_text()
+    assert "### Targets" in table
+    assert "replies/s >= 0.5 x bare" in table
+    assert document["run"]["server_command"] in table
+    assert document["run"]["machine"]["cores"]
+
+
+def test_soak_samples_the_servers_memory_while_it_answers(quick_run):
+    _out, document = quick_run
+    soak = document["soak"]
+    assert len(soak["samples"]) >= 4
+    assert sum(wave["replies"] for wave in soak["waves"]) > 0
+    assert all(wave["errors"] == {} for wave in soak["waves"])
