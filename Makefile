@@ -27,11 +27,12 @@ PYTHON := $(shell PATH='$(PATH)'; for p in python3.12 python3.13 python3.11 pyth
 TOX_LOG := .tox/make-test.log
 DEMO_ADDRESS ?= 127.0.0.1:8000
 
-.PHONY: help demo test
+.PHONY: help demo test bench bench-soak
 
 help:
 	@echo "make demo  - run the example project on embedded defaults at http://127.0.0.1:8000"
 	@echo "make test  - run the whole test suite (every Python and Django), lint and docs build"
+	@echo "make bench - the side-by-side benchmark (~15 min) into docs/performance; bench-soak: the 10-min soak"
 
 .venv/bin/python:
 	@test -n "$(PYTHON)" || { echo "No Python 3.11 or newer found on PATH." >&2; exit 1; }
@@ -62,3 +63,13 @@ test: .venv-tox/bin/tox
 		/^(=+ )?([0-9]+ [a-z]+(, [0-9]+ [a-z]+)*|no tests ran) in [0-9.]+s/ { print env; print } \
 	'; \
 	exit $$status
+
+# The benchmark (docs/performance.md): PostgreSQL at DATABASE_URL or 127.0.0.1.
+# Run it on a quiet machine; BENCH_ARGS="--database sqlite" runs it on SQLite.
+bench: .venv/bin/python
+	.venv/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	.venv/bin/python -m benchmarks run $(BENCH_ARGS)
+
+bench-soak: .venv/bin/python
+	.venv/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	.venv/bin/python -m benchmarks soak $(BENCH_ARGS)

@@ -56,7 +56,7 @@ extensions = [
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "performance/**results.md"]
 language = "en"
 
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist"]

@@ -19,6 +19,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 
@@ -77,6 +78,12 @@ def _fresh_state() -> Any:
     """Each test starts with empty caches, fresh backends and no open connections."""
     for cache in caches.all(initialized_only=True):
         cache.clear()
+    # Local-memory caches keep their entries in module storage that outlives a
+    # cache handler reset (override_settings(CACHES=...)), and a handler made
+    # inside a test's task is not seen here: clear them by alias, always.
+    for alias, config in settings.CACHES.items():
+        if config.get("BACKEND") == "django.core.cache.backends.locmem.LocMemCache":
+            caches[alias].clear()
     backends.reset()
     consumers._open_by_client.clear()
     consumers._open_connections = 0

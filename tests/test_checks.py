@@ -171,6 +171,12 @@ def test_e014_redis_rate_limiter_without_the_redis_package(monkeypatch):
     assert "sophie-chat[redis]" in found[0].hint
 
 
+def test_e016_turn_lock_cache_alias_missing():
+    found = messages(DEBUG=True, SOPHIE_CHAT={**BASE, "TURN_LOCK_CACHE_ALIAS": "locks"})
+    assert [m.id for m in found] == ["sophie_chat.E016"]
+    assert "TURN_LOCK_CACHE_ALIAS" in found[0].hint
+
+
 def test_w001_unknown_top_level_key():
     found = messages(DEBUG=True, SOPHIE_CHAT={**BASE, "RATE_LIMITS": {}})
     assert [m.id for m in found] == ["sophie_chat.W001"]

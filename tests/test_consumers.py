@@ -747,7 +747,8 @@ async def test_unreachable_rate_limiter_fails_closed_without_a_model_call(connec
         client, _ = await connect()
         session = await client.start()
         frames = await client.ask("hello", "f1")
-    assert frames[-1]["code"] == "internal_error"
+    assert frames[-1]["code"] == "service_unavailable"
+    assert frames[-1]["retry_after"] > 0
     assert frames[-1]["reply_to"] == "f1"
     assert model.requests == []
     assert await messages_of(session["session_id"]) == []

@@ -25,15 +25,26 @@ _INT_SETTINGS = {
     "MAX_CONNECTIONS_PER_CLIENT": False,
     "MAX_FRAME_BYTES": False,
     "RETENTION_DAYS": False,
+    "MAX_PROMPT_TOKENS": False,
+    "MAX_ANSWER_TOKENS": False,
+    "DAILY_TOKEN_BUDGET_USER": False,
+    "DAILY_TOKEN_BUDGET_IP": False,
 }
-# None turns the feature off (keep conversations forever).
-_NONE_ALLOWED = {"RETENTION_DAYS"}
+# None turns the feature off (keep conversations forever; no cap; no budget).
+_NONE_ALLOWED = {
+    "RETENTION_DAYS",
+    "MAX_ANSWER_TOKENS",
+    "DAILY_TOKEN_BUDGET_USER",
+    "DAILY_TOKEN_BUDGET_IP",
+}
 _BOOL_SETTINGS = (
     "FALLBACK_RESPONSES",
     "ENABLE_TYPING_INDICATOR",
     "ENABLE_ANALYTICS",
     "ALLOW_ANONYMOUS",
     "LOG_ALL_MESSAGES",
+    "RECORD_UNANSWERED",
+    "RATE_LIMIT_FAIL_OPEN",
 )
 _OPTIONAL_TEXT_SETTINGS = ("ASSISTANT_AVATAR_URL", "FALLBACK_MESSAGE", "GREETING")
 
@@ -66,7 +77,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for setting in conf.BACKEND_SETTINGS:
         errors.extend(_check_backend(setting))
     errors.extend(_check_response_cache())
+    errors.extend(_check_turn_lock())
     errors.extend(_check_callables())
+    errors.extend(_check_operations())
+    errors.extend(_check_prompts())
     return errors
 
 
@@ -224,6 +238,20 @@ def _check_response_cache() -> list[checks.CheckMessage]:
     return []
 
 
+def _check_turn_lock() -> list[checks.CheckMessage]:
+    alias = conf.get("TURN_LOCK_CACHE_ALIAS")
+    if alias is None or (isinstance(alias, str) and alias in settings.CACHES):
+        return []
+    return [
+        _setting_error(
+            f'SOPHIE_CHAT["TURN_LOCK_CACHE_ALIAS"] is {alias!r}, which is not a cache in CACHES.',
+            'Name a cache of CACHES (a shared one, such as django-redis, when several '
+            'processes serve the chat), or set SOPHIE_CHAT["TURN_LOCK_CACHE_ALIAS"] = None.',
+            "E016",
+        )
+    ]
+
+
 def _check_callables() -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     config = conf.get_config()
@@ -248,6 +276,97 @@ def _check_callables() -> list[checks.CheckMessage]:
             )
     return errors
 
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _check_operations() -> list[checks.CheckMessage]:
+    """MODEL_PRICES, COST_CURRENCY, METRICS and ON_USER_DELETE (E005), W014, W015."""
+    config = conf.get_config()
+    errors: list[checks.CheckMessage] = []
+    prices = config["MODEL_PRICES"]
+    if not isinstance(prices, Mapping) or not all(
+        isinstance(name, str)
+        and isinstance(price, Mapping)
+        and set(price) <= {"input", "output"}
+        and all(_is_number(v) for v in price.values())
+        for name, price in prices.items()
+    ):
+        errors.append(
+            _setting_error(
+                'SOPHIE_CHAT["MODEL_PRICES"] must map model names to '
+                f'{{"input": number, "output": number}} (per 1M tokens), not {prices!r}.',
+                'Fix SOPHIE_CHAT["MODEL_PRICES"], e.g. '
+                '{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}.',
+                "E005",
+            )
+        )
+    if not isinstance(config["COST_CURRENCY"], str):
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["COST_CURRENCY"] must be text, not {config["COST_CURRENCY"]!r}.',
+                'Fix SOPHIE_CHAT["COST_CURRENCY"], e.g. "USD".',
+                "E005",
+            )
+        )
+    if config["ON_USER_DELETE"] not in ("delete", "anonymize"):
+        errors.append(
+            _setting_error(
+                'SOPHIE_CHAT["ON_USER_DELETE"] must be "delete" or "anonymize", '
+                f'not {config["ON_USER_DELETE"]!r}.',
+                'Fix SOPHIE_CHAT["ON_USER_DELETE"]; its default is "delete".',
+                "E005",
+            )
+        )
+    metrics_config = config["METRICS"]
+    valid_metrics = (
+        isinstance(metrics_config, Mapping)
+        and set(metrics_config) <= {"ENABLED", "ENDPOINT", "TOKEN"}
+        and isinstance(metrics_config.get("ENABLED", True), bool)
+        and isinstance(metrics_config.get("ENDPOINT", False), bool)
+        and (metrics_config.get("TOKEN") is None or isinstance(metrics_config.get("TOKEN"), str))
+    )
+    if not valid_metrics:
+        errors.append(
+            _setting_error(
+                'SOPHIE_CHAT["METRICS"] must be a dict with ENABLED and ENDPOINT (True or '
+                f"False) and TOKEN (text or None), not {metrics_config!r}.",
+                'Fix SOPHIE_CHAT["METRICS"]; see the settings reference.',
+                "E005",
+            )
+        )
+    elif metrics_config.get("ENDPOINT"):
+        from sophie_chat import metrics
+
+        if not metrics.available():
+            errors.append(
+                checks.Warning(
+                    'SOPHIE_CHAT["METRICS"]["ENDPOINT"] is on but prometheus_client is not '
+                    "installed: chat/metrics/ answers 404.",
+                    hint='pip install "sophie-chat[prometheus]", or turn the endpoint off.',
+                    id="sophie_chat.W014",
+                )
+            )
+    days, hours = config["RETENTION_DAYS"], config["SESSION_TIMEOUT_HOURS"]
+    if (
+        isinstance(days, int)
+        and isinstance(hours, int)
+        and not isinstance(days, bool)
+        and days >= 1
+        and hours > days * 24
+    ):
+        errors.append(
+            checks.Warning(
+                f"RETENTION_DAYS ({days}) is shorter than SESSION_TIMEOUT_HOURS ({hours} h): "
+                "cleanup_old_chat_sessions may delete conversations visitors could still resume.",
+                hint='Raise SOPHIE_CHAT["RETENTION_DAYS"] or lower '
+                'SOPHIE_CHAT["SESSION_TIMEOUT_HOURS"].',
+                id="sophie_chat.W015",
+            )
+        )
+    return errors
 
 @checks.register()
 def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -274,4 +393,93 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="sophie_chat.W010",
             )
         )
+    return errors
+
+
+def _check_prompts() -> list[checks.CheckMessage]:
+    """SYSTEM_PROMPT_TEMPLATE, UNSURE_ANSWER_PATTERNS (E005), TOKEN_COUNTER (E007, W016)."""
+    import re
+
+    from django.template import TemplateDoesNotExist
+    from django.template.loader import get_template
+
+    from sophie_chat import tokens
+
+    config = conf.get_config()
+    errors: list[checks.CheckMessage] = []
+    template = config["SYSTEM_PROMPT_TEMPLATE"]
+    names = (
+        list(template.values())
+        if isinstance(template, Mapping)
+        else [template]
+        if template is not None
+        else []
+    )
+    for name in names:
+        problem = None
+        if not isinstance(name, str) or not name:
+            problem = "must be a template name or a dict of them by locale"
+        else:
+            try:
+                get_template(name)
+            except TemplateDoesNotExist:
+                problem = f"names a template that does not exist ({name!r})"
+            except Exception as exc:  # a syntax error in the template
+                problem = f"names a template that cannot be loaded ({name!r}: {exc})"
+        if problem:
+            errors.append(
+                _setting_error(
+                    f'SOPHIE_CHAT["SYSTEM_PROMPT_TEMPLATE"] {problem}.',
+                    "Fix the name (found by your TEMPLATES loaders), or set it to None.",
+                    "E005",
+                )
+            )
+    patterns = config["UNSURE_ANSWER_PATTERNS"]
+    if patterns is not None:
+        valid = isinstance(patterns, list | tuple) and all(isinstance(p, str) for p in patterns)
+        if valid:
+            try:
+                for pattern in patterns:
+                    re.compile(pattern)
+            except re.error:
+                valid = False
+        if not valid:
+            errors.append(
+                _setting_error(
+                    'SOPHIE_CHAT["UNSURE_ANSWER_PATTERNS"] must be a list of regular '
+                    f"expressions, not {patterns!r}.",
+                    'Fix SOPHIE_CHAT["UNSURE_ANSWER_PATTERNS"], or set it to None for the '
+                    "built-in phrases.",
+                    "E005",
+                )
+            )
+    counter = config["TOKEN_COUNTER"]
+    if not isinstance(counter, str) or not counter:
+        counter = repr(counter)
+    if counter == "tiktoken" or counter.startswith("tiktoken:"):
+        encoding = counter.partition(":")[2] or tokens.DEFAULT_ENCODING
+        if tokens.local_tiktoken_encoding(encoding) is None:
+            errors.append(
+                checks.Warning(
+                    f"TOKEN_COUNTER is {counter!r}, but tiktoken or its {encoding!r} encoding "
+                    "is not available locally: token counts use the built-in estimate.",
+                    hint='pip install "sophie-chat[tiktoken]" and put the encoding file in '
+                    "TIKTOKEN_CACHE_DIR (it is never downloaded at run time).",
+                    id="sophie_chat.W016",
+                )
+            )
+    elif counter != "estimate":
+        try:
+            func = import_string(counter)
+            if not callable(func):
+                raise ImportError(f"{counter!r} is not callable")
+        except ImportError as exc:
+            errors.append(
+                _setting_error(
+                    f'SOPHIE_CHAT["TOKEN_COUNTER"]: {counter!r} cannot be used: {exc}',
+                    'Use "estimate", "tiktoken", "tiktoken:<encoding>" or a dotted path to a '
+                    "function (text) -> int.",
+                    "E007",
+                )
+            )
     return errors

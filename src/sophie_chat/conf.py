@@ -40,10 +40,16 @@ DEFAULTS: dict[str, Any] = {
         "CACHE_ALIAS": "default",
         "TIMEOUT": 3600,
     },
+    # When the limiter cannot count: refuse messages (False) or answer them unlimited (True).
+    "RATE_LIMIT_FAIL_OPEN": False,
+    # A shared cache holding "one turn at a time per session" across processes; None: per process.
+    "TURN_LOCK_CACHE_ALIAS": "default",
     # The assistant.
     "ASSISTANT_NAME": "Sophie",
     "ASSISTANT_AVATAR_URL": None,
     "SYSTEM_PROMPT": None,
+    # A Django template name (or a dict of them by locale) for the system prompt.
+    "SYSTEM_PROMPT_TEMPLATE": None,
     "GREETING": None,
     # Conversations.
     "MAX_HISTORY_MESSAGES": 50,
@@ -53,6 +59,15 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FEEDBACK_LENGTH": 1000,
     "MAX_CONTEXT_SIZE_BYTES": 10000,
     "KNOWLEDGE_RESULTS": 3,
+    # Prompts and token budgets (sophie_chat.tokens, sophie_chat.quota).
+    "MAX_PROMPT_TOKENS": 6000,
+    "MAX_ANSWER_TOKENS": None,
+    "TOKEN_COUNTER": "estimate",
+    "DAILY_TOKEN_BUDGET_USER": None,
+    "DAILY_TOKEN_BUDGET_IP": None,
+    # Unanswered questions, for staff to see what the knowledge base is missing.
+    "RECORD_UNANSWERED": True,
+    "UNSURE_ANSWER_PATTERNS": None,
     "RESPONSE_TIMEOUT_SECONDS": 30,
     "FALLBACK_RESPONSES": True,
     "FALLBACK_MESSAGE": None,
@@ -74,6 +89,13 @@ DEFAULTS: dict[str, Any] = {
     "LOG_ALL_MESSAGES": False,
     # Retention.
     "RETENTION_DAYS": 90,
+    # Operations: cost estimates, Prometheus metrics, deleting a user.
+    # Prices per 1M tokens by model name, e.g. {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}.
+    "MODEL_PRICES": {},
+    "COST_CURRENCY": "USD",
+    "METRICS": {"ENABLED": True, "ENDPOINT": False, "TOKEN": None},
+    # "delete" a deleted user's conversations, or "anonymize" them.
+    "ON_USER_DELETE": "delete",
 }
 
 # Keys whose value is a BACKEND + OPTIONS dict.

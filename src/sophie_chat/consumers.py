@@ -15,17 +15,20 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
-from sophie_chat import conf, engine, protocol, store
+from sophie_chat import conf, engine, groups, metrics, protocol, store
 from sophie_chat.context import resolve_user_type
 from sophie_chat.exceptions import (
     ChatError,
+    DatabaseUnavailable,
     Forbidden,
     InternalError,
     SessionNotFound,
@@ -35,6 +38,10 @@ from sophie_chat.security import client_ip, make_resume_token, session_id_from_t
 from sophie_chat.store import SessionState, StoredMessage
 
 logger = logging.getLogger(__name__)
+
+# Error frames one connection records for the dashboard; past it a misbehaving
+# client's errors are only counted in metrics, not written to the database.
+MAX_RECORDED_ERRORS_PER_CONNECTION = 50
 
 # Open connections of this process, in total and per client (user or IP).
 _open_connections = 0
@@ -95,11 +102,28 @@ def pick_locale(scope: dict[str, Any]) -> str:
 class ChatConsumer(AsyncWebsocketConsumer):
     """One visitor's browser tab. Route it at ``ws/chat/`` (see :mod:`sophie_chat.routing`)."""
 
+    # The session this connection started, and the client ids sent in it.
+    sent_ids: tuple[str, set[str]] | None = None
+
+    group: str | None = None
+
+    # Channels' AsyncConsumer.__call__ sets ``channel_receive`` to the layer's
+    # receive and ends the connection when it raises; wrapped, a channel layer
+    # outage is waited out instead (see sophie_chat.groups).
+    @property
+    def channel_receive(self) -> Any:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Any) -> None:
+        self._channel_receive = groups.resilient(self.channel_layer, receive)
+
     async def connect(self) -> None:
         self.session: SessionState | None = None
         self.queue: asyncio.Queue[protocol.UserMessage] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
         self.counted_as: str | None = None
+        self.recorded_errors = 0
         self.group: str | None = None
         self.locale = pick_locale(self.scope)
         user = self.scope.get("user")
@@ -132,6 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         _open_connections += 1
         _open_by_client[client] += 1
         self.counted_as = client
+        metrics.connection_opened()
         return True
 
     def release_connection_slot(self) -> None:
@@ -143,8 +168,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if _open_by_client[self.counted_as] <= 0:
             del _open_by_client[self.counted_as]
         self.counted_as = None
+        metrics.connection_closed()
 
     async def refuse(self, error: ChatError) -> None:
+        # Counted in metrics only: a flood of refused connections must not become writes.
+        metrics.connection_refused()
+        metrics.error_sent(error.code)
         await self.send_frame(protocol.error_frame(error))
         await self.close(code=error.close_code)
 
@@ -172,11 +201,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.worker.cancel()
             # Let the engine store the interrupted answer before we go.
             await asyncio.wait([self.worker], timeout=10)
-        if self.group and self.channel_layer is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await groups.leave(self)
         raise StopConsumer()
 
     # -- inbound ---------------------------------------------------------------
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch closes stale database connections before every
+        # handler: a hop through the single database thread for each frame.
+        # Sophie's units of work (sophie_chat.store) do that themselves.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.counted_as is None:
@@ -186,13 +223,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 frame = protocol.parse_frame(text_data, bytes_data)
                 await self.dispatch_frame(frame)
             except ChatError as error:
-                await self.send_frame(protocol.error_frame(error))
-            except Exception:
-                logger.exception(
-                    "Unexpected error handling a frame",
-                    extra={"session_id": self.session.id if self.session else None},
-                )
-                await self.send_frame(protocol.error_frame(InternalError()))
+                await self.send_error(error)
+            except Exception as exc:
+                await self.send_error(self.unexpected(exc, None))
 
     async def dispatch_frame(self, frame: protocol.ClientFrame) -> None:
         match frame:
@@ -225,6 +258,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 closed = protocol.session_closed_frame(session.id)
                 await self.send_frame(closed)
                 await self.to_group(closed)
+
+    def unexpected(self, exc: Exception, reply_to: str | None) -> ChatError:
+        """The error a client hears about an exception no ChatError described."""
+        session_id = self.session.id if self.session else None
+        if isinstance(exc, DatabaseError):
+            # Nothing was stored (the unit of work rolled back); retrying is safe.
+            logger.error("Database error", exc_info=exc, extra={"session_id": session_id})
+            return DatabaseUnavailable(reply_to=reply_to)
+        logger.error("Unexpected error", exc_info=exc, extra={"session_id": session_id})
+        return InternalError(reply_to=reply_to)
 
     def require_session(self) -> SessionState:
         if self.session is None:
@@ -269,14 +312,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_ip=self.ip,
         )
         await self.bind(session)
+        self.sent_ids = (session.id, set())
         await self.send_frame(self.session_frame(session, resumed=False, history=[]))
 
+    def may_be_resent(self, frame: protocol.UserMessage) -> bool:
+        """Whether the message may have been stored before (see ``TurnRequest``)."""
+        sent = self.sent_ids
+        fresh = sent is not None and self.session is not None and self.session.id == sent[0]
+        if frame.client_message_id is None or not fresh:
+            return True
+        if frame.client_message_id in sent[1]:
+            return True
+        sent[1].add(frame.client_message_id)
+        return False
+
     async def bind(self, session: SessionState) -> None:
-        if self.channel_layer is not None:
-            if self.group:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = group_name(session.id)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+        await groups.join(self, group_name(session.id))
         self.session = session
 
     def session_frame(
@@ -310,32 +361,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
                             content=frame.content,
                             client_message_id=frame.client_message_id,
                             locale=self.locale,
+                            may_be_resent=self.may_be_resent(frame),
                         ),
                         _Sink(self),
                     )
                 except ChatError as error:
-                    await self.send_frame(protocol.error_frame(error))
-                except Exception:
-                    logger.exception(
-                        "Turn failed",
-                        extra={"session_id": self.session.id if self.session else None},
-                    )
-                    await self.send_frame(
-                        protocol.error_frame(InternalError(reply_to=frame.client_message_id))
-                    )
+                    await self.send_error(error)
+                except Exception as exc:
+                    await self.send_error(self.unexpected(exc, frame.client_message_id))
 
     # -- outbound ----------------------------------------------------------------
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=protocol.encode(frame))
 
+    async def send_error(self, error: ChatError) -> None:
+        """Count an error by code (metrics, the analytics dashboard), then send its frame."""
+        metrics.error_sent(error.code)
+        # Recording a database failure in the database would only delay its frame.
+        if self.recorded_errors < MAX_RECORDED_ERRORS_PER_CONNECTION and not isinstance(
+            error, DatabaseUnavailable
+        ):
+            self.recorded_errors += 1
+            await store.record_error(self.session.id if self.session else None, error.code)
+        await self.send_frame(protocol.error_frame(error))
+
     async def to_group(self, frame: dict[str, Any]) -> None:
         """Send a frame to the session's other connections (other tabs, agents)."""
-        if self.group and self.channel_layer is not None:
-            await self.channel_layer.group_send(
-                self.group,
-                {"type": "chat.relay", "frame": frame, "origin": self.channel_name},
-            )
+        await groups.relay(self, frame)
 
     async def chat_relay(self, event: dict[str, Any]) -> None:
         if event.get("origin") != self.channel_name:
@@ -343,12 +396,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 class _Sink:
-    """Turns the engine's reports into frames for this tab and the session's group."""
+    """Turns the engine's reports into frames for this tab and the session's group.
 
-    __slots__ = ("consumer",)
+    An answer's first delta is sent at once; later deltas that arrive while
+    the previous one is still being handed to the server are joined into one
+    frame (a model that answers instantly costs two frames, not one per
+    token). Every frame after the deltas waits until they are all sent.
+    """
+
+    __slots__ = ("consumer", "flusher", "pending", "streaming")
 
     def __init__(self, consumer: ChatConsumer) -> None:
         self.consumer = consumer
+        self.streaming: str | None = None
+        self.pending: list[str] | None = None
+        self.flusher: asyncio.Future[None] | None = None
 
     async def accepted(self, message: StoredMessage, *, new: bool) -> None:
         frame = protocol.message_frame(message_object(message))
@@ -365,9 +427,32 @@ class _Sink:
         await self.consumer.send_frame(protocol.stream_start_frame(message_id, reply_to))
 
     async def delta(self, message_id: str, text: str) -> None:
-        await self.consumer.send_frame(protocol.stream_delta_frame(message_id, text))
+        if self.streaming != message_id:
+            self.streaming = message_id
+            await self.consumer.send_frame(protocol.stream_delta_frame(message_id, text))
+        elif self.pending is not None:
+            self.pending.append(text)  # a send is scheduled: ride along
+        else:
+            self.pending = [text]
+            flusher = asyncio.ensure_future(self._flush(message_id, self.flusher))
+            # A send that fails on a closed connection is not worth a log line.
+            flusher.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self.flusher = flusher
+
+    async def _flush(self, message_id: str, previous: asyncio.Future[None] | None) -> None:
+        if previous is not None:
+            await previous
+        parts, self.pending = self.pending or [], None
+        await self.consumer.send_frame(protocol.stream_delta_frame(message_id, "".join(parts)))
+
+    async def _drain(self) -> None:
+        """Wait until every delta reported so far is sent."""
+        if self.flusher is not None:
+            flusher, self.flusher = self.flusher, None
+            await flusher
 
     async def finished(self, message: StoredMessage) -> None:
+        await self._drain()
         frame = protocol.stream_end_frame(message_object(message))
         await self.consumer.send_frame(frame)
         await self.consumer.to_group(frame)

@@ -13,22 +13,22 @@ import asyncio
 import logging
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from sophie_chat import backends, conf, response_cache, store
+from sophie_chat import backends, conf, locks, metrics, quota, response_cache, store, unanswered
 from sophie_chat.context import ContextRequest, ContextSection, build_context
-from sophie_chat.exceptions import AIUnavailable, InternalError, RateLimited
+from sophie_chat.exceptions import AIUnavailable, RateLimited, ServiceUnavailable
 from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.llm.base import LLMError, LLMRequest, LLMTimeout, Usage
 from sophie_chat.models import ChatMessage
-from sophie_chat.prompts import HistoryItem, build_messages
+from sophie_chat.prompts import HistoryItem, build_messages, prompt_tokens
 from sophie_chat.ratelimit.base import RateLimiterUnavailable
 from sophie_chat.store import AnswerRecord, SessionState, StoredMessage
+from sophie_chat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class TurnRequest:
     content: str
     client_message_id: str | None
     locale: str
+    #: False when the message cannot have been stored before (its session was
+    #: started on the same connection, which has not sent this client id yet):
+    #: the turn then skips looking for a re-send. Storing stays idempotent.
+    may_be_resent: bool = True
 
 
 class TurnSink(Protocol):
@@ -69,17 +73,6 @@ class TurnSink(Protocol):
 
     async def finished(self, message: StoredMessage) -> None:
         """The answer is complete and stored."""
-
-
-# One turn at a time per session in this process; weak so idle sessions cost nothing.
-_session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _session_lock(session_id: str) -> asyncio.Lock:
-    lock = _session_locks.get(session_id)
-    if lock is None:
-        lock = _session_locks[session_id] = asyncio.Lock()
-    return lock
 
 
 def _log_text(text: str) -> str:
@@ -105,8 +98,19 @@ async def check_rate_limit(session_id: str, visitor: Visitor, reply_to: str | No
         try:
             decision = await limiter.hit(key)
         except RateLimiterUnavailable as exc:
-            logger.error("Rate limiter unavailable", exc_info=exc, extra={"session_id": session_id})
-            raise InternalError(reply_to=reply_to) from exc
+            if conf.get("RATE_LIMIT_FAIL_OPEN"):
+                logger.warning(
+                    "Rate limiter unavailable; message allowed (RATE_LIMIT_FAIL_OPEN)",
+                    exc_info=exc,
+                    extra={"session_id": session_id},
+                )
+                return
+            logger.error(
+                "Rate limiter unavailable; message refused",
+                exc_info=exc,
+                extra={"session_id": session_id},
+            )
+            raise ServiceUnavailable(reply_to=reply_to) from exc
         if not decision.allowed:
             logger.info(
                 "Rate limited",
@@ -121,15 +125,15 @@ async def check_rate_limit(session_id: str, visitor: Visitor, reply_to: str | No
 
 
 async def run_turn(request: TurnRequest, sink: TurnSink) -> None:
-    """Run one turn. Turns of one session run one at a time, in arrival order."""
-    async with _session_lock(request.session.id):
+    """Run one turn. Turns of one session run one at a time (see :mod:`sophie_chat.locks`)."""
+    async with locks.turn_lock(request.session.id):
         await _run_turn(request, sink)
 
 
 async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
     session_id = request.session.id
     reply_to = request.client_message_id
-    if request.client_message_id:
+    if request.client_message_id and request.may_be_resent:
         found = await store.find_by_client_id(session_id, request.client_message_id)
         if found is not None:
             message, answer = found
@@ -138,10 +142,13 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
                 await _replay(answer, sink)
             else:
                 # Stored but never answered (a crash or a refused model): answer it now.
+                await quota.check(_budget(request), reply_to=reply_to)
                 history = await store.history_before(session_id, message.id)
                 await _answer(request, message, history, sink)
             return
     await check_rate_limit(session_id, request.visitor, reply_to)
+    # Before anything is stored: a spent budget refuses the message like a rate limit.
+    await quota.check(_budget(request), reply_to=reply_to)
     message, history, new = await store.store_user_message(
         session_id, request.content, request.client_message_id
     )
@@ -249,12 +256,19 @@ async def _compose(
                 )
             )
             await sink.finished(stored)
+            await _note_unanswered(request, question, locale, hits, cached.content)
             return
 
     messages = build_messages(
         locale=locale, question=question.content, history=history, knowledge=hits, context=context
     )
-    llm_request = LLMRequest(messages=messages, locale=locale, knowledge=tuple(hits))
+    budget = _budget(request)
+    llm_request = LLMRequest(
+        messages=messages,
+        locale=locale,
+        knowledge=tuple(hits),
+        max_tokens=_max_tokens(await quota.remaining(budget)),
+    )
     parts: list[str] = []
     first_token_ms: int | None = None
     usage: Usage | None = None
@@ -279,7 +293,7 @@ async def _compose(
         finally:
             await stream.aclose()
 
-    def record(status: str, extra: dict[str, Any]) -> AnswerRecord:
+    def record(status: str, extra: dict[str, Any], cache_key: str = "") -> AnswerRecord:
         return AnswerRecord(
             id=answer_id,
             session_id=session.id,
@@ -297,6 +311,7 @@ async def _compose(
             total_ms=_ms_since(started_at),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
+            cache_key=cache_key,
         )
 
     try:
@@ -314,11 +329,16 @@ async def _compose(
             await asyncio.shield(
                 store.store_answer(record(ChatMessage.Status.INTERRUPTED, {"interrupted": True}))
             )
+        if budget:
+            spent = _tokens_spent(messages, usage, "".join(parts))
+            await asyncio.shield(quota.spend(budget, spent))
         logger.info("Answer interrupted", extra={"session_id": session.id, "message_id": answer_id})
         raise
 
     if error is None:
-        stored = await store.store_answer(record(ChatMessage.Status.COMPLETE, {}))
+        stored = await store.store_answer(
+            record(ChatMessage.Status.COMPLETE, {}, cache_key=key or "")
+        )
         logger.info(
             "Answer stored",
             extra={
@@ -336,13 +356,17 @@ async def _compose(
                 response_cache.CachedAnswer(content=stored.content, sources=sources, model=model),
             )
         await sink.finished(stored)
+        if budget:
+            await quota.spend(budget, _tokens_spent(messages, usage, stored.content))
+        await _note_unanswered(request, question, locale, hits, stored.content)
         return
 
     # The backend logged the cause; this records what the turn did about it.
     logger.warning(
-        "Model failed (%s: %s); %s",
+        "Model failed (%s: %s; cause: %s); %s",
         type(error).__name__,
         error,
+        f"{type(error.cause).__name__}: {error.cause}" if error.cause else "-",
         "answering with a fallback" if conf.get("FALLBACK_RESPONSES") else "no answer",
         extra={
             "session_id": session.id,
@@ -350,6 +374,7 @@ async def _compose(
             "cause": type(error.cause).__name__ if error.cause else None,
         },
     )
+    metrics.model_error(type(error).__name__)
     await store.count_event(session.id, "errors")
     error_name = type(error).__name__
     if not conf.get("FALLBACK_RESPONSES"):
@@ -371,6 +396,45 @@ async def _compose(
             record(ChatMessage.Status.COMPLETE, {"fallback": True, "error": error_name})
         )
     )
+    await _note_unanswered(request, question, locale, hits, "")
+
+
+def _budget(request: TurnRequest) -> quota.Budget:
+    return quota.budget_for(request.visitor.user_id, request.visitor.ip)
+
+
+def _max_tokens(left_today: int | None) -> int | None:
+    """``MAX_ANSWER_TOKENS``, lowered to what is left of the daily budget."""
+    cap = conf.get("MAX_ANSWER_TOKENS")
+    if left_today is None:
+        return cap
+    return max(1, left_today if cap is None else min(cap, left_today))
+
+
+def _tokens_spent(messages: Any, usage: Usage | None, answer: str) -> int:
+    """What an answer cost: the backend's usage report, else the configured count."""
+    if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+        return usage.prompt_tokens + usage.completion_tokens
+    return prompt_tokens(messages) + (count_tokens(answer) if answer else 0)
+
+
+async def _note_unanswered(
+    request: TurnRequest,
+    question: StoredMessage,
+    locale: str,
+    hits: list[KnowledgeHit],
+    answer: str,
+) -> None:
+    reason = unanswered.reason_for(
+        question.content,
+        searched=bool(conf.get("KNOWLEDGE_RESULTS")),
+        hits=len(hits),
+        answer=answer,
+    )
+    if reason is not None:
+        await unanswered.record(
+            question.content, locale=locale, reason=reason, session_id=request.session.id
+        )
 
 
 async def _cache_key(

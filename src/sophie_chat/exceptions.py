@@ -77,6 +77,51 @@ class InternalError(ChatError):
     code = "internal_error"
 
 
+class QuotaExceeded(ChatError):
+    """The visitor spent today's token budget (``DAILY_TOKEN_BUDGET_USER`` / ``_IP``).
+
+    Raised before anything is stored or sent to the model; ``retry_after``
+    is the number of seconds until the budget renews at local midnight.
+    """
+
+    code = "quota_exceeded"
+    default_message = _(
+        "You have reached today's limit of answers. Please come back tomorrow."
+    )
+
+
+class ServiceUnavailable(ChatError):
+    """A service the chat depends on (the database, the rate limiter's Redis) is down.
+
+    Nothing was stored or sent to the model; the client may retry after
+    ``retry_after`` seconds.
+    """
+
+    code = "service_unavailable"
+    default_message = _(
+        "The chat is having trouble on our side right now. Please try again in a moment."
+    )
+    #: Seconds a client should wait before retrying, when the raiser does not know better.
+    default_retry_after = 5
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reply_to: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            reply_to=reply_to,
+            retry_after=self.default_retry_after if retry_after is None else retry_after,
+        )
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database failed (down, restarting, or refusing the write); nothing was stored."""
+
+
 class TooManyConnections(ChatError):
     code = "too_many_connections"
     default_message = _("Too many open chat windows. Close one and try again.")

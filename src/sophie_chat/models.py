@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,6 +18,32 @@ from sophie_chat import conf
 
 def default_expiry():
     return timezone.now() + timedelta(hours=conf.get("SESSION_TIMEOUT_HOURS"))
+
+
+class _EmptyContext(dict):
+    """``{}`` that can key the delete collector's table of field updates (a dict cannot)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return 0
+
+
+def on_user_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """``ChatSession.user``'s ``on_delete``: what ``SOPHIE_CHAT["ON_USER_DELETE"]`` says.
+
+    ``"delete"`` (the default) deletes the user's conversations with them,
+    and what derives from them (see :mod:`sophie_chat.data_rights`);
+    ``"anonymize"`` keeps the conversations for analytics but removes the
+    link to the user, the IP address and the page context.
+    """
+    if conf.get("ON_USER_DELETE") == "anonymize":
+        for name, value in (("user", None), ("client_ip", None), ("context", _EmptyContext())):
+            collector.add_field_update(field.model._meta.get_field(name), value, sub_objs)
+        return
+    # Imported here: data_rights imports this module.
+    from sophie_chat.data_rights import collect_user_conversations
+
+    collect_user_conversations(collector, sub_objs, using)
+    models.CASCADE(collector, field, sub_objs, using)
 
 
 class ChatSession(models.Model):
@@ -35,7 +62,7 @@ class ChatSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
+        on_delete=on_user_delete,
         null=True,
         blank=True,
         related_name="sophie_chat_sessions",
@@ -133,6 +160,9 @@ class ChatMessage(models.Model):
     total_ms = models.PositiveIntegerField(_("total time (ms)"), null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    # The response cache entry this answer filled, so that deleting the
+    # conversation can delete the cached copy too (never sent to clients).
+    cache_key = models.CharField(_("response cache key"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("message")
@@ -239,3 +269,116 @@ class ChatAnalytics(models.Model):
     @property
     def average_response_ms(self) -> int | None:
         return self.total_response_ms // self.answers if self.answers else None
+
+
+class UnansweredQuestion(models.Model):
+    """A visitor question the knowledge base could not answer, grouped by its normalised form.
+
+    One row per (``key``, ``locale``): asking the same question again (any case, accents or
+    punctuation) increments ``count`` and refreshes ``last_asked_at``, ``question`` and ``reason``.
+    """
+
+    class Reason(models.TextChoices):
+        NO_MATCH = "no_match", _("Nothing relevant in the knowledge base")
+        MODEL_UNSURE = "model_unsure", _("The assistant said it did not know")
+
+    key = models.CharField(_("normalised question"), max_length=255)
+    locale = models.CharField(_("locale"), max_length=16, blank=True)
+    question = models.TextField(_("question"), help_text=_("The latest wording asked."))
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    count = models.PositiveIntegerField(_("times asked"), default=1)
+    first_asked_at = models.DateTimeField(_("first asked"), default=timezone.now)
+    last_asked_at = models.DateTimeField(_("last asked"), default=timezone.now, db_index=True)
+    last_session = models.ForeignKey(
+        ChatSession,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("last conversation"),
+    )
+    resolved = models.BooleanField(
+        _("resolved"),
+        default=False,
+        db_index=True,
+        help_text=_("Tick once the knowledge base covers it; asking again reopens it."),
+    )
+
+    class Meta:
+        verbose_name = _("unanswered question")
+        verbose_name_plural = _("unanswered questions")
+        ordering = ["resolved", "-count", "-last_asked_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "locale"], name="sophie_unanswered_key_locale")
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class TokenUsage(models.Model):
+    """Model tokens spent in one day by one subject (``user:<pk>`` or ``ip:<address>``).
+
+    Backs the daily token budget (``DAILY_TOKEN_BUDGET_USER`` / ``DAILY_TOKEN_BUDGET_IP``).
+    """
+
+    subject = models.CharField(_("subject"), max_length=80)
+    day = models.DateField(_("day"))
+    tokens = models.PositiveBigIntegerField(_("tokens"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily token usage")
+        verbose_name_plural = _("daily token usage")
+        ordering = ["-day", "-tokens"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "day"], name="sophie_tokens_subject_day")
+        ]
+        indexes = [models.Index(fields=["day"], name="sophie_tokens_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} · {self.day} · {self.tokens}"
+
+
+class ChatErrorEvent(models.Model):
+    """An error frame sent to a client: its code and when (never the message)."""
+
+    session = models.ForeignKey(
+        ChatSession,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="error_events",
+        verbose_name=_("conversation"),
+    )
+    code = models.CharField(_("error code"), max_length=32)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("error sent")
+        verbose_name_plural = _("errors sent")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.code} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DailyAnalytics(models.Model):
+    """One day's figures, frozen before retention deletes the conversations behind them.
+
+    Days without a row are computed from the stored conversations when asked
+    for (see :mod:`sophie_chat.analytics`); ``figures`` holds what
+    :meth:`sophie_chat.analytics.DayFigures.as_dict` returns.
+    """
+
+    day = models.DateField(_("day"), unique=True)
+    figures = models.JSONField(_("figures"), default=dict)
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("daily analytics")
+        verbose_name_plural = _("daily analytics")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d}"

@@ -7,9 +7,10 @@ values rather than model instances, so nothing lazy crosses into async code.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -17,10 +18,22 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sophie_chat import conf
+from sophie_chat import conf, metrics
 from sophie_chat.exceptions import InvalidMessage, SessionClosed, SessionNotFound
-from sophie_chat.models import ChatAnalytics, ChatMessage, ChatSession, MessageFeedback
+from sophie_chat.models import (
+    ChatAnalytics,
+    ChatErrorEvent,
+    ChatMessage,
+    ChatSession,
+    MessageFeedback,
+)
 from sophie_chat.prompts import HistoryItem
+
+logger = logging.getLogger(__name__)
+
+
+#: A conversation's expiry and last activity are written at most this often.
+TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,44 +192,51 @@ def store_user_message(
     Idempotent on ``client_message_id``: a concurrent duplicate returns the
     stored message with ``False``.
     """
-    with transaction.atomic():
-        session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
-        if session is None:
-            raise SessionNotFound()
-        if session.status != ChatSession.Status.ACTIVE or session.is_expired:
-            raise SessionClosed()
-        if client_message_id:
-            existing = ChatMessage.objects.filter(
-                session=session, client_message_id=client_message_id
-            ).first()
-            if existing is not None:
-                return StoredMessage.from_model(existing), [], False
-        limit = conf.get("MAX_HISTORY_MESSAGES")
-        prior = [
-            HistoryItem(role=m.role, content=m.content)
-            for m in reversed(
-                ChatMessage.objects.filter(session=session)
-                .exclude(status=ChatMessage.Status.FAILED)
-                .order_by("-created_at", "-id")[:limit]
-            )
-        ]
-        try:
-            with transaction.atomic():
-                message = ChatMessage.objects.create(
-                    session=session,
-                    role=ChatMessage.Role.USER,
-                    content=content,
-                    client_message_id=client_message_id,
+    try:
+        with transaction.atomic():
+            session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
+            if session is None:
+                raise SessionNotFound()
+            if session.status != ChatSession.Status.ACTIVE or session.is_expired:
+                raise SessionClosed()
+            limit = conf.get("MAX_HISTORY_MESSAGES")
+            prior = [
+                HistoryItem(role=role, content=text)
+                for role, text in reversed(
+                    ChatMessage.objects.filter(session=session)
+                    .exclude(status=ChatMessage.Status.FAILED)
+                    .order_by("-created_at", "-id")
+                    .values_list("role", "content")[:limit]
                 )
-        except IntegrityError:
-            existing = ChatMessage.objects.get(session=session, client_message_id=client_message_id)
-            return StoredMessage.from_model(existing), [], False
-        session.touch()
-        session.save(update_fields=["expires_at", "updated_at"])
-        if conf.get("ENABLE_ANALYTICS"):
-            ChatAnalytics.objects.filter(session=session).update(
-                user_messages=F("user_messages") + 1
+            ]
+            # A re-sent client_message_id is found by the unique constraint:
+            # no query for it first and no savepoint; the rare duplicate rolls back.
+            message = ChatMessage.objects.create(
+                session=session,
+                role=ChatMessage.Role.USER,
+                content=content,
+                client_message_id=client_message_id,
             )
+            # An expiry pushed less than a minute ago stands: one write per turn less.
+            expires_at = session.expires_at
+            session.touch()
+            if session.expires_at - expires_at >= TOUCH_INTERVAL:
+                session.save(update_fields=["expires_at", "updated_at"])
+            if conf.get("ENABLE_ANALYTICS"):
+                ChatAnalytics.objects.filter(session=session).update(
+                    user_messages=F("user_messages") + 1
+                )
+    except IntegrityError:
+        existing = (
+            ChatMessage.objects.filter(
+                session_id=session_id, client_message_id=client_message_id
+            ).first()
+            if client_message_id
+            else None
+        )
+        if existing is None:
+            raise
+        return StoredMessage.from_model(existing), [], False
     return StoredMessage.from_model(message), prior, True
 
 
@@ -248,6 +268,8 @@ class AnswerRecord:
     total_ms: int
     prompt_tokens: int | None
     completion_tokens: int | None
+    #: The response cache key this answer fills ("" when it is not cached).
+    cache_key: str = ""
 
 
 @database_sync_to_async
@@ -266,6 +288,7 @@ def store_answer(record: AnswerRecord) -> StoredMessage:
             total_ms=record.total_ms,
             prompt_tokens=record.prompt_tokens,
             completion_tokens=record.completion_tokens,
+            cache_key=record.cache_key,
         )
         if conf.get("ENABLE_ANALYTICS"):
             meta = record.metadata
@@ -280,7 +303,29 @@ def store_answer(record: AnswerRecord) -> StoredMessage:
                 total_first_token_ms=F("total_first_token_ms") + (record.first_token_ms or 0),
                 total_response_ms=F("total_response_ms") + record.total_ms,
             )
+    metrics.answer_stored(
+        status=record.status,
+        metadata=record.metadata,
+        first_token_ms=record.first_token_ms,
+        total_ms=record.total_ms,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+    )
     return StoredMessage.from_model(message)
+
+
+@database_sync_to_async
+def record_error(session_id: str | None, code: str) -> None:
+    """Record that an error frame with ``code`` was sent (for the analytics dashboard).
+
+    Never raises: failing to count an error must not become another error.
+    """
+    if not conf.get("ENABLE_ANALYTICS"):
+        return
+    try:
+        ChatErrorEvent.objects.create(session_id=session_id, code=code[:32])
+    except Exception:
+        logger.warning("Could not record an error sent", exc_info=True, extra={"code": code})
 
 
 @database_sync_to_async
@@ -330,3 +375,64 @@ def close_session(session_id: str) -> None:
     ChatSession.objects.filter(pk=session_id, status=ChatSession.Status.ACTIVE).update(
         status=ChatSession.Status.CLOSED, closed_at=timezone.now(), updated_at=timezone.now()
     )
+
+
+@database_sync_to_async
+def record_unanswered(
+    *, key: str, question: str, locale: str, reason: str, session_id: str | None
+) -> None:
+    """Count an unanswered question, grouped by ``key`` and ``locale`` (asking again reopens it)."""
+    from sophie_chat.models import UnansweredQuestion
+
+    now = timezone.now()
+    changes = {
+        "count": F("count") + 1,
+        "question": question,
+        "reason": reason,
+        "last_asked_at": now,
+        "last_session_id": session_id,
+        "resolved": False,
+    }
+    rows = UnansweredQuestion.objects.filter(key=key, locale=locale)
+    if rows.update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            UnansweredQuestion.objects.create(
+                key=key,
+                locale=locale,
+                question=question,
+                reason=reason,
+                first_asked_at=now,
+                last_asked_at=now,
+                last_session_id=session_id,
+            )
+    except IntegrityError:
+        # Created by a concurrent turn in between: count this one on it.
+        rows.update(**changes)
+
+
+@database_sync_to_async
+def tokens_used(subjects: list[str], day: Any) -> dict[str, int]:
+    """Tokens spent on ``day`` by each subject (``user:<pk>``, ``ip:<address>``)."""
+    from sophie_chat.models import TokenUsage
+
+    return dict(
+        TokenUsage.objects.filter(subject__in=subjects, day=day).values_list("subject", "tokens")
+    )
+
+
+@database_sync_to_async
+def add_tokens(subjects: list[str], day: Any, tokens: int) -> None:
+    """Add ``tokens`` to each subject's usage of ``day``."""
+    from sophie_chat.models import TokenUsage
+
+    for subject in subjects:
+        rows = TokenUsage.objects.filter(subject=subject, day=day)
+        if rows.update(tokens=F("tokens") + tokens, updated_at=timezone.now()):
+            continue
+        try:
+            with transaction.atomic():
+                TokenUsage.objects.create(subject=subject, day=day, tokens=tokens)
+        except IntegrityError:
+            rows.update(tokens=F("tokens") + tokens, updated_at=timezone.now())
