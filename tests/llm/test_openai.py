@@ -73,7 +73,7 @@ async def test_reply_arrives_as_several_non_empty_deltas(openai_server, make_ope
 
 
 async def test_first_delta_is_yielded_before_the_stream_ends(openai_server, make_openai_backend):
-    openai_server.reply("Quick then slow slow slow", token_delay=0.15)
+    openai_server.reply("Quick then slow slow slow", token_delay=0.3)
     stream = make_openai_backend().stream(ask())
 
     first = await anext(stream)
@@ -82,8 +82,9 @@ async def test_first_delta_is_yielded_before_the_stream_ends(openai_server, make
     ended_at = time.monotonic()
 
     assert first.delta == "Quick "
-    # The server needs at least 4 x 0.15 s for the rest of the answer.
-    assert ended_at - first_at >= 0.5
+    # The server needs 4 x 0.3 s for the rest of the answer: even a first
+    # delta read late on a busy machine comes well before the end.
+    assert ended_at - first_at >= 0.3
     assert text_of([first, *rest]) == "Quick then slow slow slow"
 
 
