@@ -152,9 +152,13 @@ def test_concurrent_runs_on_postgresql_share_the_work_without_errors():
     assert DailyAnalytics.objects.count() == 1
 
 
-@pytest.mark.skipif(
-    not tasks.TASKS_AVAILABLE, reason="needs django.tasks (Django 6.0+) or the django-tasks backport"
+needs_tasks = pytest.mark.skipif(
+    not tasks.TASKS_AVAILABLE,
+    reason="needs django.tasks (Django 6.0+) or the django-tasks backport",
 )
+
+
+@needs_tasks
 def test_cleanup_task_runs_on_the_tasks_framework():
     active_at(NOW - timedelta(days=40))
 
@@ -165,9 +169,7 @@ def test_cleanup_task_runs_on_the_tasks_framework():
     assert not ChatSession.objects.exists()
 
 
-@pytest.mark.skipif(
-    not tasks.TASKS_AVAILABLE, reason="needs django.tasks (Django 6.0+) or the django-tasks backport"
-)
+@needs_tasks
 def test_delete_user_conversations_task(django_user_model):
     maria = django_user_model.objects.create_user("maria")
     conversation(user=maria, turns=[{}])
