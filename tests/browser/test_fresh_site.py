@@ -26,15 +26,7 @@ from tests.e2e.conftest import (
     python_path,
     wait_until_healthy,
 )
-from tests.e2e.test_wheel_install import (
-    ASGI_PY,
-    HOME_HTML,
-    INSTALLED_APPS_ADDITION,
-    KNOWLEDGE_JSON,
-    SETTINGS_ADDITION,
-    URL_INCLUDE,
-    substitute,
-)
+from tests.e2e.test_wheel_install import apply_quickstart
 
 pytestmark = pytest.mark.browser
 
@@ -55,33 +47,9 @@ def fresh_site(tmp_path_factory: pytest.TempPathFactory, fake_model) -> Iterator
     )
     run([sys.executable, "-m", "django", "startproject", "mysite"], work, env)
     project = work / "mysite"
-    package = project / "mysite"
-    settings = package / "settings.py"
-    substitute(settings, "from pathlib import Path\n", "import os\nfrom pathlib import Path\n")
-    substitute(
-        settings,
-        "'django.contrib.staticfiles',\n]",
-        "'django.contrib.staticfiles',\n" + INSTALLED_APPS_ADDITION + "]",
-    )
-    settings.write_text(f"{settings.read_text()}\n{SETTINGS_ADDITION}\n{DAPHNE_FIRST}\n")
-    (package / "asgi.py").write_text(ASGI_PY)
-    urls = package / "urls.py"
-    substitute(
-        urls,
-        "from django.urls import path\n",
-        "from django.urls import include, path\nfrom django.views.generic import TemplateView\n",
-    )
-    substitute(
-        urls,
-        "path('admin/', admin.site.urls),\n",
-        "path('admin/', admin.site.urls),\n"
-        f"    {URL_INCLUDE}\n"
-        '    path("", TemplateView.as_view(template_name="home.html")),\n',
-    )
-    substitute(settings, "'DIRS': [],", "'DIRS': [BASE_DIR / 'templates'],")
-    (project / "templates").mkdir()
-    (project / "templates" / "home.html").write_text(HOME_HTML)
-    (project / "knowledge.json").write_text(KNOWLEDGE_JSON)
+    apply_quickstart(project)
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(f"{settings.read_text()}\n{DAPHNE_FIRST}\n")
     run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], project, env)
     run([sys.executable, "manage.py", "populate_knowledge_base", "knowledge.json"], project, env)
 

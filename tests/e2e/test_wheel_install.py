@@ -122,6 +122,42 @@ def substitute(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def apply_quickstart(project: Path) -> None:
+    """Steps 2 to 6 of docs/quickstart.md, done to a fresh ``startproject`` folder."""
+    package = project / project.name
+    # Step 2: settings.
+    settings = package / "settings.py"
+    substitute(settings, "from pathlib import Path\n", "import os\nfrom pathlib import Path\n")
+    substitute(
+        settings,
+        "'django.contrib.staticfiles',\n]",
+        "'django.contrib.staticfiles',\n" + INSTALLED_APPS_ADDITION + "]",
+    )
+    settings.write_text(settings.read_text() + "\n" + SETTINGS_ADDITION)
+    # Step 3: asgi.py.
+    (package / "asgi.py").write_text(ASGI_PY)
+    # Step 4: URLs.
+    urls = package / "urls.py"
+    substitute(
+        urls,
+        "from django.urls import path\n",
+        "from django.urls import include, path\nfrom django.views.generic import TemplateView\n",
+    )
+    substitute(
+        urls,
+        "path('admin/', admin.site.urls),\n",
+        "path('admin/', admin.site.urls),\n"
+        f"    {URL_INCLUDE}\n"
+        '    path("", TemplateView.as_view(template_name="home.html")),\n',
+    )
+    # Step 5: a page with the widget, from the project's templates folder.
+    substitute(settings, "'DIRS': [],", "'DIRS': [BASE_DIR / 'templates'],")
+    (project / "templates").mkdir()
+    (project / "templates" / "home.html").write_text(HOME_HTML)
+    # Step 6: database and knowledge.
+    (project / "knowledge.json").write_text(KNOWLEDGE_JSON)
+
+
 def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
     """Run a command; its stdout, or the test fails with everything it printed."""
     result = subprocess.run(
@@ -234,39 +270,7 @@ def site(
     )
     run([str(venv / "bin" / "django-admin"), "startproject", "mysite"], cwd=work, env=env)
     project = work / "mysite"
-    package = project / "mysite"
-
-    # Step 2: settings.
-    settings = package / "settings.py"
-    substitute(settings, "from pathlib import Path\n", "import os\nfrom pathlib import Path\n")
-    substitute(
-        settings,
-        "'django.contrib.staticfiles',\n]",
-        "'django.contrib.staticfiles',\n" + INSTALLED_APPS_ADDITION + "]",
-    )
-    settings.write_text(settings.read_text() + "\n" + SETTINGS_ADDITION)
-    # Step 3: asgi.py.
-    (package / "asgi.py").write_text(ASGI_PY)
-    # Step 4: URLs.
-    urls = package / "urls.py"
-    substitute(
-        urls,
-        "from django.urls import path\n",
-        "from django.urls import include, path\nfrom django.views.generic import TemplateView\n",
-    )
-    substitute(
-        urls,
-        "path('admin/', admin.site.urls),\n",
-        "path('admin/', admin.site.urls),\n"
-        f"    {URL_INCLUDE}\n"
-        '    path("", TemplateView.as_view(template_name="home.html")),\n',
-    )
-    # Step 5: a page with the widget, from the project's templates folder.
-    substitute(settings, "'DIRS': [],", "'DIRS': [BASE_DIR / 'templates'],")
-    (project / "templates").mkdir()
-    (project / "templates" / "home.html").write_text(HOME_HTML)
-    # Step 6: database and knowledge.
-    (project / "knowledge.json").write_text(KNOWLEDGE_JSON)
+    apply_quickstart(project)
     built = Site(venv=venv, project=project, env=env)
     built.manage("migrate", "--noinput")
     built.manage("populate_knowledge_base", "knowledge.json")
