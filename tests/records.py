@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,3 +72,20 @@ def conversation(
     )
     session.refresh_from_db()
     return session
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """``check()``'s first truthy result (awaited if it is awaitable), polled until ``timeout``.
+
+    What a turn records after its answer ended (token usage, unanswered
+    questions) is written while the visitor reads the answer, in another
+    database thread than the test's.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.02)

@@ -81,6 +81,7 @@ def test_e004_backend_rejects_an_option_value():
         ("SYSTEM_PROMPT", 3),
         ("TRUSTED_PROXIES", "10.0.0.1"),
         ("ASSISTANT_NAME", ""),
+        ("DATABASE_THREADS", 0),
     ],
 )
 def test_e005_invalid_setting_value(key, value):

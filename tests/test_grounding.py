@@ -14,6 +14,7 @@ from sophie_chat import backends
 from sophie_chat.context import ContextSection
 from sophie_chat.llm.base import LLMUnavailable
 from sophie_chat.models import KnowledgeBaseEntry, TokenUsage, UnansweredQuestion
+from tests.records import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -210,7 +211,9 @@ async def test_spent_tokens_are_counted_and_cap_the_next_answer(connect, dummy_l
         client, _ = await connect(user=user)
         await client.start()
         await client.ask("hello")
-        usage = await TokenUsage.objects.aget(subject=f"user:{user.pk}")
+        usage = await eventually(
+            TokenUsage.objects.filter(subject=f"user:{user.pk}", tokens__gt=0).afirst
+        )
         await TokenUsage.objects.filter(pk=usage.pk).aupdate(tokens=9_900)
         await client.ask("and again")
 
@@ -244,7 +247,7 @@ async def test_answer_saying_it_does_not_know_is_recorded(connect, dummy_llm):
     await client.start()
     await client.ask("Can I cancel a booking made by my husband?")
 
-    row = await UnansweredQuestion.objects.aget()
+    row = await eventually(UnansweredQuestion.objects.afirst)
     assert (row.reason, row.count) == ("model_unsure", 1)
 
 
@@ -270,10 +273,11 @@ async def test_asking_a_resolved_question_again_reopens_it(connect, dummy_llm):
         client, _ = await connect()
         await client.start()
         await client.ask("Do you wash cars?")
+        await eventually(UnansweredQuestion.objects.aexists)
         await UnansweredQuestion.objects.aupdate(resolved=True)
         await client.ask("do you wash cars?")
 
-    row = await UnansweredQuestion.objects.aget()
+    row = await eventually(UnansweredQuestion.objects.filter(count=2).afirst)
     assert (row.count, row.resolved) == (2, False)
 
 

@@ -29,6 +29,7 @@ _INT_SETTINGS = {
     "MAX_ANSWER_TOKENS": False,
     "DAILY_TOKEN_BUDGET_USER": False,
     "DAILY_TOKEN_BUDGET_IP": False,
+    "DATABASE_THREADS": False,
 }
 # None turns the feature off (keep conversations forever; no cap; no budget).
 _NONE_ALLOWED = {
@@ -36,6 +37,7 @@ _NONE_ALLOWED = {
     "MAX_ANSWER_TOKENS",
     "DAILY_TOKEN_BUDGET_USER",
     "DAILY_TOKEN_BUDGET_IP",
+    "DATABASE_THREADS",
 }
 _BOOL_SETTINGS = (
     "FALLBACK_RESPONSES",

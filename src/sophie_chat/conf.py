@@ -85,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONNECTIONS_PER_CLIENT": 20,
     "MAX_FRAME_BYTES": 65536,
     "TRUSTED_PROXIES": [],
+    # Threads running Sophie's queries; None: 1 on SQLite, else 4 (each holds a connection).
+    "DATABASE_THREADS": None,
     # Logging.
     "LOG_ALL_MESSAGES": False,
     # Retention.
@@ -151,3 +153,7 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
         from sophie_chat import backends
 
         backends.reset()
+    if setting in {SETTING_NAME, "DATABASES", "DATABASE_ROUTERS"}:
+        from sophie_chat import db
+
+        db.reset_database_threads()

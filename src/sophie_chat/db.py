@@ -1,9 +1,12 @@
-"""Database helpers safe to import from a settings file (nothing is imported at import time)."""
+"""Database helpers safe to import from a settings file (nothing of Django's is imported
+at import time)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
+
+from asgiref.sync import AsyncToSync
 
 
 def check_pooled_connection(connection: Any) -> None:
@@ -24,3 +27,114 @@ def check_pooled_connection(connection: Any) -> None:
         if pool is not None:
             threading.Thread(target=pool.check, name="sophie-pool-check", daemon=True).start()
         raise
+
+
+# Database threads -------------------------------------------------------------------
+#
+# Channels' ``database_sync_to_async`` runs every query of a process in one
+# thread, so one turn's commit waits for every other turn's. On a database
+# that takes concurrent writes, Sophie's units of work run in a small pool of
+# threads instead (``SOPHIE_CHAT["DATABASE_THREADS"]``), each with its own
+# connection; SQLite keeps the one thread, as it has one writer anyway.
+
+_lock = threading.Lock()
+#: (thread count, its executor or None for Channels' one thread); reset by settings changes.
+_pool: tuple[int, Any] | None = None
+_wrappers: dict[tuple[Any, Any], Any] = {}
+_CALLER = object()
+
+
+def database_threads() -> int:
+    """How many threads run Sophie's queries (``DATABASE_THREADS``, or its default)."""
+    from django.db import connections, router
+
+    from sophie_chat import conf
+    from sophie_chat.models import ChatMessage
+
+    configured = conf.get("DATABASE_THREADS")
+    if configured is not None:
+        return configured
+    return 1 if connections[router.db_for_write(ChatMessage)].vendor == "sqlite" else 4
+
+
+def _executor() -> Any:
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _lock:
+            if _pool is None:
+                threads = database_threads()
+                executor = None
+                if threads > 1:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    executor = ThreadPoolExecutor(threads, thread_name_prefix="sophie-db")
+                _pool = (threads, executor)
+            pool = _pool
+    return pool[1]
+
+
+def reset_database_threads() -> None:
+    """Forget the pool, for a change of settings (its threads end when idle)."""
+    global _pool
+    with _lock:
+        old, _pool = _pool, None
+        _wrappers.clear()
+    if old is not None and old[1] is not None:
+        old[1].shutdown(wait=False)
+
+
+def database_call(func: Any) -> Any:
+    """``channels.db.database_sync_to_async``, in Sophie's database threads.
+
+    Like Channels, it closes broken and over-age connections before and
+    after each call (``close_old_connections``), here in the call's own
+    context: Django's connections are context-local, and a check made
+    outside it would not see (nor return to a pool) the connection the call
+    opened.
+    """
+    import functools
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        from django.db import close_old_connections
+
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    @functools.wraps(func)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        # async_to_sync from a sync thread that may be in a transaction (a
+        # TestCase, a view): run in that thread and leave its connection be,
+        # as Django's async ORM does.
+        key = _CALLER if _called_from_sync_code() else _executor()
+        wrapper = _wrappers.get((func, key))
+        if wrapper is None:
+            from asgiref.sync import SyncToAsync
+            from channels.db import database_sync_to_async
+
+            if key is _CALLER:
+                wrapper = SyncToAsync(func)
+            elif key is None:
+                wrapper = database_sync_to_async(func)
+            else:
+                wrapper = SyncToAsync(checked, thread_sensitive=False, executor=key)
+            _wrappers[(func, key)] = wrapper
+        return await wrapper(*args, **kwargs)
+
+    return call
+
+
+def _called_from_sync_code() -> bool:
+    """Whether this coroutine runs for ``async_to_sync`` in a sync thread."""
+    return getattr(AsyncToSync.executors, "current", None) is not None
+
+
+def _apply(func: Any, *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+#: ``await run_in_database_thread(func, *args)``: one call of :func:`database_call`.
+run_in_database_thread = database_call(_apply)

@@ -149,9 +149,16 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
     await check_rate_limit(session_id, request.visitor, reply_to)
     # Before anything is stored: a spent budget refuses the message like a rate limit.
     await quota.check(_budget(request), reply_to=reply_to)
-    message, history, new = await store.store_user_message(
-        session_id, request.content, request.client_message_id
-    )
+    # The knowledge base is searched while the message is stored: the search
+    # needs only the text, and the two wait on different connections.
+    search = asyncio.ensure_future(_search(request.content, _locale(request)))
+    try:
+        message, history, new = await store.store_user_message(
+            session_id, request.content, request.client_message_id
+        )
+    except BaseException:
+        search.cancel()
+        raise
     logger.info(
         "Message stored",
         extra={
@@ -160,13 +167,21 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
             "text": _log_text(request.content),
         },
     )
-    await sink.accepted(message, new=new)
+    try:
+        await sink.accepted(message, new=new)
+        if not new:
+            found = await store.find_by_client_id(session_id, message.client_message_id or "")
+            if found is not None and found[1] is not None:
+                await _replay(found[1], sink)
+                return
+    except BaseException:
+        search.cancel()
+        raise
     if not new:
-        found = await store.find_by_client_id(session_id, message.client_message_id or "")
-        if found is not None and found[1] is not None:
-            await _replay(found[1], sink)
-            return
-    await _answer(request, message, history, sink)
+        # A re-sent question that was stored but not answered: another text.
+        search.cancel()
+        search = None
+    await _answer(request, message, history, sink, search)
 
 
 async def _replay(answer: StoredMessage, sink: TurnSink) -> None:
@@ -188,18 +203,32 @@ async def _search(question: str, locale: str) -> list[KnowledgeHit]:
         return []
 
 
+def _locale(request: TurnRequest) -> str:
+    return request.locale or request.session.locale
+
+
 async def _answer(
-    request: TurnRequest, question: StoredMessage, history: list[HistoryItem], sink: TurnSink
+    request: TurnRequest,
+    question: StoredMessage,
+    history: list[HistoryItem],
+    sink: TurnSink,
+    search: asyncio.Future[list[KnowledgeHit]] | None = None,
 ) -> None:
+    """Answer a stored question; ``search`` is its knowledge search, if started already."""
     started_at = time.monotonic()
     typing = conf.get("ENABLE_TYPING_INDICATOR")
-    if typing:
-        await sink.typing(True)
+    if search is None:
+        search = asyncio.ensure_future(_search(question.content, _locale(request)))
+    announced = False
     try:
-        await _compose(request, question, history, sink, started_at)
-    except BaseException:
-        # Answers end the indicator with stream_start; a turn without one must say so.
         if typing:
+            await sink.typing(True)
+            announced = True
+        await _compose(request, question, history, sink, started_at, search)
+    except BaseException:
+        search.cancel()
+        # Answers end the indicator with stream_start; a turn without one must say so.
+        if announced:
             await asyncio.shield(sink.typing(False))
         raise
 
@@ -210,9 +239,10 @@ async def _compose(
     history: list[HistoryItem],
     sink: TurnSink,
     started_at: float,
+    search: asyncio.Future[list[KnowledgeHit]],
 ) -> None:
     session = request.session
-    locale = request.locale or session.locale
+    locale = _locale(request)
     context = await build_context(
         ContextRequest(
             user=request.visitor.user,
@@ -225,7 +255,7 @@ async def _compose(
             question=question.content,
         )
     )
-    hits = await _search(question.content, locale)
+    hits = await search
     sources = answer_sources(hits)
     answer_id = str(uuid.uuid4())
     llm = backends.llm()

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from channels.db import database_sync_to_async
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sophie_chat import conf, metrics
+from sophie_chat import conf, metrics, statements
+from sophie_chat.db import database_call
 from sophie_chat.exceptions import InvalidMessage, SessionClosed, SessionNotFound
 from sophie_chat.models import (
     ChatAnalytics,
@@ -89,7 +89,7 @@ def _parse_uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-@database_sync_to_async
+@database_call
 def create_session(
     *,
     user_id: int | None,
@@ -98,19 +98,24 @@ def create_session(
     context: dict[str, Any],
     client_ip: str | None,
 ) -> SessionState:
-    session = ChatSession.objects.create(
+    session = ChatSession(
         user_id=user_id,
         user_type=user_type,
         locale=locale[:16],
         context=context,
         client_ip=client_ip,
     )
-    if conf.get("ENABLE_ANALYTICS"):
-        ChatAnalytics.objects.create(session=session)
+    alias = router.db_for_write(ChatSession)
+    sql = statements.for_alias(alias)
+    # One commit for both rows: thousands of visitors may arrive in a minute.
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        sql.insert(cursor, session)
+        if conf.get("ENABLE_ANALYTICS"):
+            sql.insert(cursor, ChatAnalytics(session=session))
     return _state(session)
 
 
-@database_sync_to_async
+@database_call
 def resume_session(
     *,
     session_id: str | None,
@@ -169,7 +174,7 @@ def _history(session_pk: Any, limit: int) -> list[StoredMessage]:
     return [StoredMessage.from_model(row) for row in reversed(rows)]
 
 
-@database_sync_to_async
+@database_call
 def find_by_client_id(
     session_id: str, client_message_id: str
 ) -> tuple[StoredMessage, StoredMessage | None] | None:
@@ -183,7 +188,7 @@ def find_by_client_id(
     return StoredMessage.from_model(message), (StoredMessage.from_model(answer) if answer else None)
 
 
-@database_sync_to_async
+@database_call
 def store_user_message(
     session_id: str, content: str, client_message_id: str | None
 ) -> tuple[StoredMessage, list[HistoryItem], bool]:
@@ -192,40 +197,41 @@ def store_user_message(
     Idempotent on ``client_message_id``: a concurrent duplicate returns the
     stored message with ``False``.
     """
+    alias = router.db_for_write(ChatMessage)
+    sql = statements.for_alias(alias)
     try:
-        with transaction.atomic():
-            session = ChatSession.objects.select_for_update().filter(pk=session_id).first()
-            if session is None:
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+            now = timezone.now()
+            expires_at = now + timedelta(hours=conf.get("SESSION_TIMEOUT_HOURS"))
+            # An expiry pushed less than a minute ago stands: one write per turn less.
+            found = sql.lock_session(
+                cursor, session_id, now=now, touch_before=expires_at - TOUCH_INTERVAL
+            )
+            if found is None:
                 raise SessionNotFound()
-            if session.status != ChatSession.Status.ACTIVE or session.is_expired:
+            status, expired, stale = found
+            if status != ChatSession.Status.ACTIVE or expired:
                 raise SessionClosed()
-            limit = conf.get("MAX_HISTORY_MESSAGES")
             prior = [
                 HistoryItem(role=role, content=text)
                 for role, text in reversed(
-                    ChatMessage.objects.filter(session=session)
-                    .exclude(status=ChatMessage.Status.FAILED)
-                    .order_by("-created_at", "-id")
-                    .values_list("role", "content")[:limit]
+                    sql.history(cursor, session_id, conf.get("MAX_HISTORY_MESSAGES"))
                 )
             ]
             # A re-sent client_message_id is found by the unique constraint:
             # no query for it first and no savepoint; the rare duplicate rolls back.
-            message = ChatMessage.objects.create(
-                session=session,
+            message = ChatMessage(
+                session_id=session_id,
                 role=ChatMessage.Role.USER,
                 content=content,
                 client_message_id=client_message_id,
+                created_at=now,
             )
-            # An expiry pushed less than a minute ago stands: one write per turn less.
-            expires_at = session.expires_at
-            session.touch()
-            if session.expires_at - expires_at >= TOUCH_INTERVAL:
-                session.save(update_fields=["expires_at", "updated_at"])
+            sql.insert(cursor, message)
+            if stale:
+                sql.touch_session(cursor, session_id, expires_at, now)
             if conf.get("ENABLE_ANALYTICS"):
-                ChatAnalytics.objects.filter(session=session).update(
-                    user_messages=F("user_messages") + 1
-                )
+                sql.count_question(cursor, session_id)
     except IntegrityError:
         existing = (
             ChatMessage.objects.filter(
@@ -240,7 +246,7 @@ def store_user_message(
     return StoredMessage.from_model(message), prior, True
 
 
-@database_sync_to_async
+@database_call
 def history_before(session_id: str, message_id: str) -> list[HistoryItem]:
     """The conversation before a stored message (for answering a replayed question)."""
     target = ChatMessage.objects.filter(pk=message_id).only("created_at").first()
@@ -272,11 +278,13 @@ class AnswerRecord:
     cache_key: str = ""
 
 
-@database_sync_to_async
+@database_call
 def store_answer(record: AnswerRecord) -> StoredMessage:
     """Store an assistant answer and count it in the session's analytics."""
-    with transaction.atomic():
-        message = ChatMessage.objects.create(
+    alias = router.db_for_write(ChatMessage)
+    sql = statements.for_alias(alias)
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        message = ChatMessage(
             id=record.id,
             session_id=record.session_id,
             role=ChatMessage.Role.ASSISTANT,
@@ -290,18 +298,22 @@ def store_answer(record: AnswerRecord) -> StoredMessage:
             completion_tokens=record.completion_tokens,
             cache_key=record.cache_key,
         )
+        sql.insert(cursor, message)
         if conf.get("ENABLE_ANALYTICS"):
             meta = record.metadata
-            ChatAnalytics.objects.filter(session_id=record.session_id).update(
-                answers=F("answers") + 1,
-                cache_hits=F("cache_hits") + (1 if meta.get("cached") else 0),
-                fallbacks=F("fallbacks") + (1 if meta.get("fallback") else 0),
-                interrupted=F("interrupted")
-                + (1 if record.status == ChatMessage.Status.INTERRUPTED else 0),
-                prompt_tokens=F("prompt_tokens") + (record.prompt_tokens or 0),
-                completion_tokens=F("completion_tokens") + (record.completion_tokens or 0),
-                total_first_token_ms=F("total_first_token_ms") + (record.first_token_ms or 0),
-                total_response_ms=F("total_response_ms") + record.total_ms,
+            sql.count_answer(
+                cursor,
+                record.session_id,
+                {
+                    "answers": 1,
+                    "cache_hits": 1 if meta.get("cached") else 0,
+                    "fallbacks": 1 if meta.get("fallback") else 0,
+                    "interrupted": 1 if record.status == ChatMessage.Status.INTERRUPTED else 0,
+                    "prompt_tokens": record.prompt_tokens or 0,
+                    "completion_tokens": record.completion_tokens or 0,
+                    "total_first_token_ms": record.first_token_ms or 0,
+                    "total_response_ms": record.total_ms,
+                },
             )
     metrics.answer_stored(
         status=record.status,
@@ -314,7 +326,7 @@ def store_answer(record: AnswerRecord) -> StoredMessage:
     return StoredMessage.from_model(message)
 
 
-@database_sync_to_async
+@database_call
 def record_error(session_id: str | None, code: str) -> None:
     """Record that an error frame with ``code`` was sent (for the analytics dashboard).
 
@@ -328,7 +340,7 @@ def record_error(session_id: str | None, code: str) -> None:
         logger.warning("Could not record an error sent", exc_info=True, extra={"code": code})
 
 
-@database_sync_to_async
+@database_call
 def count_event(session_id: str, counter: str) -> None:
     """Add one to an analytics counter (``rate_limited`` or ``errors``)."""
     if counter not in ("rate_limited", "errors") or not conf.get("ENABLE_ANALYTICS"):
@@ -336,7 +348,7 @@ def count_event(session_id: str, counter: str) -> None:
     ChatAnalytics.objects.filter(session_id=session_id).update(**{counter: F(counter) + 1})
 
 
-@database_sync_to_async
+@database_call
 def store_feedback(session_id: str, message_id: str, rating: str, comment: str) -> None:
     """Rate an assistant answer of this session (re-rating replaces the rating)."""
     pk = _parse_uuid(message_id)
@@ -363,21 +375,21 @@ def store_feedback(session_id: str, message_id: str, rating: str, comment: str) 
             ChatAnalytics.objects.filter(session_id=session_id).update(**changes)
 
 
-@database_sync_to_async
+@database_call
 def rate_session(session_id: str, score: int, comment: str) -> None:
     ChatSession.objects.filter(pk=session_id).update(
         satisfaction_score=score, satisfaction_comment=comment, updated_at=timezone.now()
     )
 
 
-@database_sync_to_async
+@database_call
 def close_session(session_id: str) -> None:
     ChatSession.objects.filter(pk=session_id, status=ChatSession.Status.ACTIVE).update(
         status=ChatSession.Status.CLOSED, closed_at=timezone.now(), updated_at=timezone.now()
     )
 
 
-@database_sync_to_async
+@database_call
 def record_unanswered(
     *, key: str, question: str, locale: str, reason: str, session_id: str | None
 ) -> None:
@@ -412,7 +424,7 @@ def record_unanswered(
         rows.update(**changes)
 
 
-@database_sync_to_async
+@database_call
 def tokens_used(subjects: list[str], day: Any) -> dict[str, int]:
     """Tokens spent on ``day`` by each subject (``user:<pk>``, ``ip:<address>``)."""
     from sophie_chat.models import TokenUsage
@@ -422,7 +434,7 @@ def tokens_used(subjects: list[str], day: Any) -> dict[str, int]:
     )
 
 
-@database_sync_to_async
+@database_call
 def add_tokens(subjects: list[str], day: Any, tokens: int) -> None:
     """Add ``tokens`` to each subject's usage of ``day``."""
     from sophie_chat.models import TokenUsage

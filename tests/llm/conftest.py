@@ -20,12 +20,14 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(params=["httpx", "aiohttp"])
 async def make_openai_backend(
+    request: pytest.FixtureRequest,
     openai_server: FakeOpenAIServer,
 ) -> AsyncIterator[Callable[..., OpenAIBackend]]:
     """Build OpenAIBackends pointed at ``openai_server`` (closed after the test).
 
+    Every test using it runs with each of the SDK's HTTP transports.
     Defaults keep failing tests fast: no retries and a short timeout.
     """
     built: list[OpenAIBackend] = []
@@ -36,6 +38,7 @@ async def make_openai_backend(
             "base_url": openai_server.url,
             "max_retries": 0,
             "timeout": 5,
+            "http_client": request.param,
             **options,
         }
         backend = OpenAIBackend(**options)

@@ -12,6 +12,7 @@ import pytest
 from django.test import override_settings
 
 from sophie_chat import backends
+from sophie_chat.llm import openai as openai_backend
 from sophie_chat.llm.base import (
     ChatMessage,
     LLMChunk,
@@ -450,6 +451,7 @@ def test_check_reports_e011_for_a_temperature_out_of_range():
         ("max_retries", -1),
         ("stream_usage", "yes"),
         ("extra_body", ["seed", 1]),
+        ("http_client", "requests"),
     ],
 )
 def test_check_reports_e011_naming_the_bad_option(option, value):
@@ -457,6 +459,24 @@ def test_check_reports_e011_naming_the_bad_option(option, value):
 
     assert [m.id for m in messages] == ["sophie_chat.E011"]
     assert repr(option) in messages[0].msg
+
+
+def test_check_reports_e011_when_aiohttp_is_asked_for_but_not_installed(monkeypatch):
+    monkeypatch.setattr(openai_backend, "aiohttp_installed", lambda: False)
+
+    (message,) = OpenAIBackend(api_key="sk", http_client="aiohttp").check("LLM")
+
+    assert message.id == "sophie_chat.E011"
+    assert "pip install sophie-chat[aiohttp]" in message.msg
+
+
+def test_http_client_defaults_to_aiohttp_when_it_is_installed(monkeypatch):
+    assert OpenAIBackend(api_key="sk").describe()["http_client"] == "aiohttp"
+    assert OpenAIBackend(api_key="sk", http_client="httpx").describe()["http_client"] == "httpx"
+
+    monkeypatch.setattr(openai_backend, "aiohttp_installed", lambda: False)
+
+    assert OpenAIBackend(api_key="sk").describe()["http_client"] == "httpx"
 
 
 def test_describe_does_not_leak_the_key_or_url_credentials():

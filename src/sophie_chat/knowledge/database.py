@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections, router
 
+from sophie_chat.db import run_in_database_thread
 from sophie_chat.knowledge import text
 from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.knowledge.ranking import (
@@ -104,7 +104,7 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         Creating, editing (``save()``), deactivating or deleting an entry
         changes it. One query, answered from indexes.
         """
-        return await sync_to_async(self._version)()
+        return await run_in_database_thread(self._version)
 
     def _version(self) -> str:
         model = self._model()
@@ -157,7 +157,7 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         index = await self.current_index()
         scores = index.score(index.query_terms(query, fuzzy=self.fuzzy))
         if self.uses_full_text():
-            extra = await sync_to_async(self._full_text_scores)(index, query, limit)
+            extra = await run_in_database_thread(self._full_text_scores, index, query, limit)
             scores = merge_scores(scores, extra)
         return self.rank(index, scores, locale=locale, limit=limit)
 

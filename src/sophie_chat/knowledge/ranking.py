@@ -90,6 +90,10 @@ class Document:
         )
 
 
+#: Words whose near terms a search remembers (per index; forgotten all at once when full).
+NEAR_MEMO_SIZE = 10_000
+
+
 def _edits1(word: str) -> set[str]:
     """Every string one deletion, insertion, substitution or transposition from ``word``."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
@@ -157,6 +161,7 @@ class BM25Index:
         self._sorted_terms = sorted(self.postings)
         #: Position of each document id.
         self.positions: dict[str, int] = {doc.id: i for i, doc in enumerate(self.documents)}
+        self._near_memo: dict[str, dict[str, float]] = {}
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -168,6 +173,16 @@ class BM25Index:
 
     def _near_terms(self, word: str, term: str) -> dict[str, float]:
         """Index terms close to a word the index does not know, with their weights."""
+        # Visitors ask the same words again and again; finding near terms is
+        # most of a search's time. The index never changes, so neither do they.
+        near = self._near_memo.get(word)
+        if near is None:
+            if len(self._near_memo) >= NEAR_MEMO_SIZE:
+                self._near_memo.clear()
+            near = self._near_memo[word] = self._find_near_terms(word, term)
+        return near
+
+    def _find_near_terms(self, word: str, term: str) -> dict[str, float]:
         near: dict[str, float] = {}
         if len(word) >= MIN_TYPO_LENGTH + 1:
             for candidate in _edits1(word):

@@ -1,0 +1,106 @@
+"""Sophie's units of database work in their own threads (``DATABASE_THREADS``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import psycopg
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test import override_settings
+
+from sophie_chat import db, store
+from sophie_chat.models import ChatSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def settings_with(**overrides):
+    from django.conf import settings
+
+    return override_settings(SOPHIE_CHAT={**settings.SOPHIE_CHAT, **overrides})
+
+
+async def new_session() -> str:
+    state = await store.create_session(
+        user_id=None, user_type="anonymous", locale="en", context={}, client_ip=None
+    )
+    return state.id
+
+
+def test_sqlite_keeps_one_thread_and_other_databases_get_four():
+    assert db.database_threads() == (1 if connection.vendor == "sqlite" else 4)
+
+
+def test_the_setting_wins_over_the_default():
+    with settings_with(DATABASE_THREADS=2):
+        assert db.database_threads() == 2
+
+
+async def test_work_runs_in_sophies_threads_when_there_are_several():
+    @db.database_call
+    def thread_name() -> str:
+        return threading.current_thread().name
+
+    with settings_with(DATABASE_THREADS=3):
+        names = set(await asyncio.gather(*(thread_name() for _ in range(6))))
+
+    assert names
+    assert all(name.startswith("sophie-db") for name in names)
+
+
+def test_sync_callers_run_the_work_in_their_own_thread():
+    @db.database_call
+    def thread_name() -> str:
+        return threading.current_thread().name
+
+    with settings_with(DATABASE_THREADS=3):
+        assert async_to_sync(thread_name)() == threading.current_thread().name
+
+
+@pytest.mark.postgres
+async def test_a_conversation_waiting_on_a_lock_does_not_hold_up_the_others():
+    blocked, free = await new_session(), await new_session()
+    settings = connection.settings_dict
+    # Another client holds the first conversation's row, as a slow transaction would.
+    locker = await psycopg.AsyncConnection.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+    )
+    try:
+        table = ChatSession._meta.db_table
+        await locker.execute(f'SELECT 1 FROM "{table}" WHERE id = %s FOR UPDATE', [blocked])
+        waiting = asyncio.ensure_future(store.store_user_message(blocked, "Hello?", "b-1"))
+        await asyncio.sleep(0.2)
+
+        message, _, new = await asyncio.wait_for(
+            store.store_user_message(free, "Anyone there?", "f-1"), timeout=5
+        )
+
+        assert new
+        assert message.content == "Anyone there?"
+        assert not waiting.done()
+    finally:
+        await locker.rollback()
+        await locker.close()
+    stored, _, new = await asyncio.wait_for(waiting, timeout=5)
+    assert new
+    assert stored.content == "Hello?"
+
+
+@pytest.mark.postgres
+async def test_the_threads_give_their_connections_back_to_the_pool():
+    session = await new_session()
+    pool = connection.pool
+    assert pool is not None, "tests/settings.py gives PostgreSQL Django's connection pool"
+
+    for _ in range(3):
+        await asyncio.gather(*(store.count_event(session, "errors") for _ in range(12)))
+
+    stats = pool.get_stats()
+    assert stats["pool_available"] == stats["pool_size"]
