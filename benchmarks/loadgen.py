@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from collections import Counter, deque
@@ -261,7 +262,7 @@ async def run(plan: Plan) -> dict[str, Any]:
     live = [s for s, ok in zip(sessions, opened, strict=True) if ok]
     try:
         if plan.hold:
-            print("READY " + json.dumps({"connected": len(live)}), flush=True)
+            emit("READY " + json.dumps({"connected": len(live)}))
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         elif plan.rate:
             count = (
@@ -313,7 +314,20 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(run(plan))
     else:
         result = uvloop.run(run(plan))
-    print("RESULT " + json.dumps(result), flush=True)
+    emit("RESULT " + json.dumps(result))
+
+
+def emit(line: str) -> None:
+    """Write one line to stdout in full.
+
+    The result is hundreds of KiB; unbuffered (``PYTHONUNBUFFERED``, as the
+    runner starts us), ``print`` hands it to one ``write`` that a pipe may
+    take only in part, and the rest is lost.
+    """
+    sys.stdout.flush()
+    view = memoryview((line + "\n").encode())
+    while view:
+        view = view[os.write(sys.stdout.fileno(), view) :]
 
 
 if __name__ == "__main__":

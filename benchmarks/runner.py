@@ -426,7 +426,12 @@ def run_loadgen(
             popen.wait()
     if not result_line:
         raise RuntimeError(f"load generator failed ({popen.returncode}):\n{stderr[-4000:]}")
-    result = json.loads(result_line.removeprefix("RESULT "))
+    try:
+        result = json.loads(result_line.removeprefix("RESULT "))
+    except ValueError as exc:
+        raise RuntimeError(
+            f"load generator wrote a malformed result ({exc}; {len(result_line)} characters)"
+        ) from exc
     wall = time.monotonic() - wall_before
     result["server_cpu_s"] = round(cpu_seconds(server.process.pid) - cpu_before, 3)
     result["server_wall_s"] = round(wall, 3)
