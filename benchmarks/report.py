@@ -100,18 +100,19 @@ def soak_growth(soak: dict[str, Any]) -> dict[str, Any] | None:
 def _cpu_cause(sophie: dict[str, Any], bare: dict[str, Any], naive: dict[str, Any]) -> str:
     if not sophie["replies_per_cpu_s"] or not bare["replies_per_cpu_s"]:
         return ""
+    bare_ms = 1000 / bare["replies_per_cpu_s"]
     sdk = (
-        f", the naive consumer (the `openai` SDK's request and typed stream alone) "
+        f", the naive consumer (the `openai` SDK's typed stream, relayed) "
         f"{1000 / naive['replies_per_cpu_s']:.1f} ms"
         if naive.get("replies_per_cpu_s")
         else ""
     )
     return (
         f"CPU per turn: Sophie's server {1000 / sophie['replies_per_cpu_s']:.1f} ms, "
-        f"the bare consumer {1000 / bare['replies_per_cpu_s']:.1f} ms{sdk}. Half the bare "
-        "rate leaves Sophie less per turn than the SDK's request costs; her turn also "
-        "stores the question and the answer (two PostgreSQL transactions) and searches the "
-        "knowledge base, which the bare consumer does not"
+        f"the bare consumer {bare_ms:.1f} ms{sdk}. Half the bare rate leaves "
+        f"{2 * bare_ms:.1f} ms a turn, less than Sophie's SDK request and her two PostgreSQL "
+        "transactions (the question, the answer) take together; the knowledge search, the "
+        "rate limit and the frames come on top (docs/performance.md)"
     )
 
 
@@ -157,9 +158,9 @@ def targets(results: dict[str, Any], soak: dict[str, Any] | None) -> list[dict[s
                 "met": added <= ADDED_TTFD_P99_MS,
                 "value": added,
                 "cause": f"+{added_p50:.0f} ms already at the median: before the model is asked, "
-                "the question is committed to PostgreSQL (4 statements and a commit that waits "
-                "for the disk) and the knowledge base searched (2 queries), all through the one "
-                "database thread; at p99 turns also queue for that thread",
+                "the question is committed to PostgreSQL (4 statements and a commit), while the "
+                "knowledge base is searched; at p99 turns also wait for a database thread or a "
+                "slow commit",
             }
         )
         rows.append(

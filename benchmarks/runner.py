@@ -459,6 +459,7 @@ def machine() -> dict[str, Any]:
         "httptools",
         "websockets",
         "openai",
+        "aiohttp",
         "psycopg",
         "sophie-chat",
     ):

@@ -18,7 +18,8 @@ What differs from Sophie's defaults, and why:
 
 Everything else is the embedded default: the in-memory channel layer, the
 local-memory cache (response cache and rate limiter), the database knowledge
-source, the OpenAI backend (the official SDK) pointed at the fake model.
+source, the OpenAI backend (the official SDK, over aiohttp when
+``benchmarks/requirements.txt`` is installed) pointed at the fake model.
 """
 
 import os

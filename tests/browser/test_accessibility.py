@@ -38,7 +38,10 @@ def test_satisfaction_prompt_has_no_serious_axe_violations(demo, open_tab):
     tab.ask("Is the work guaranteed?")
     tab.wait_answers(1)
     tab.widget(".close").click()
-    tab.widget(".rating").wait_for()
+    prompt = tab.widget(".rating")
+    prompt.wait_for()
+    # It rises in from transparent: audited mid-way, its text would blend with the page.
+    prompt.evaluate("el => Promise.all(el.getAnimations({subtree: true}).map(a => a.finished))")
 
     assert axe_violations(tab.page) == []
 
