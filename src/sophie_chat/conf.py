@@ -154,6 +154,7 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
 
         backends.reset()
     if setting in {SETTING_NAME, "DATABASES", "DATABASE_ROUTERS"}:
-        from sophie_chat import db
+        from sophie_chat import db, statements
 
         db.reset_database_threads()
+        statements.forget()
