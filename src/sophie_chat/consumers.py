@@ -208,7 +208,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch closes stale database connections before every
-        # handler: a hop through the single database thread for each frame.
+        # handler: a hop through its database thread for each frame.
         # Sophie's units of work (sophie_chat.store) do that themselves.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:

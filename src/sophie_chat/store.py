@@ -1,8 +1,9 @@
 """The database side of conversations.
 
-Each public coroutine here is one unit of work in one
-``database_sync_to_async`` call (never one per row), and returns frozen
-values rather than model instances, so nothing lazy crosses into async code.
+Each public coroutine here is one unit of work in one call to a database
+thread (:func:`sophie_chat.db.database_call`, never one per row), and returns
+frozen values rather than model instances, so nothing lazy crosses into async
+code. The statements every turn runs are in :mod:`sophie_chat.statements`.
 """
 
 from __future__ import annotations
