@@ -7,6 +7,7 @@ missing; under ``CI=true`` they never skip: a missing service fails them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 
-from sophie_chat import backends, consumers
+from sophie_chat import backends, consumers, db
 from sophie_chat.routing import websocket_urlpatterns
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -178,6 +179,7 @@ async def connect() -> AsyncIterator[Any]:
     for client in opened:
         with contextlib.suppress(Exception):
             await client.close()
-    # A cancelled turn's last query may still run in the database thread;
+    # A cancelled turn's last query may still run in a database thread;
     # wait for it so the test database can be flushed.
     await database_sync_to_async(lambda: None)()
+    await asyncio.to_thread(db.reset_database_threads, wait=True)

@@ -74,14 +74,18 @@ def _executor() -> Any:
     return pool[1]
 
 
-def reset_database_threads() -> None:
-    """Forget the pool, for a change of settings (its threads end when idle)."""
+def reset_database_threads(*, wait: bool = False) -> None:
+    """Forget the pool, for a change of settings: its threads end when idle.
+
+    With ``wait``, return once the work already given to them is done (for
+    a test suite about to empty the database).
+    """
     global _pool
     with _lock:
         old, _pool = _pool, None
         _wrappers.clear()
     if old is not None and old[1] is not None:
-        old[1].shutdown(wait=False)
+        old[1].shutdown(wait=wait)
 
 
 def database_call(func: Any) -> Any:

@@ -12,7 +12,8 @@ evidence, never hide what the BM25 ranking found.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.db import DatabaseError, connections, router
 
@@ -105,6 +106,9 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         changes it. One query, answered from indexes.
         """
         return await run_in_database_thread(self._version)
+
+    async def in_worker_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_database_thread(func, *args)
 
     def _version(self) -> str:
         model = self._model()

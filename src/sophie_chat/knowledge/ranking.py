@@ -20,8 +20,9 @@ import logging
 import math
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import sync_to_async
 
@@ -320,7 +321,15 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
         index = self._index
         if index is not None and index.version == version:
             return index
-        return await sync_to_async(self._rebuild)(version)
+        return await self.in_worker_thread(self._rebuild, version)
+
+    async def in_worker_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` off the event loop, where :meth:`load_documents` may block.
+
+        Asgiref's thread by default; :class:`DatabaseKnowledgeSource` uses
+        Sophie's database threads, which give their connections back.
+        """
+        return await sync_to_async(func)(*args)
 
     def _rebuild(self, version: str) -> BM25Index:
         with self._lock:
