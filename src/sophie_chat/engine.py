@@ -385,9 +385,11 @@ async def _compose(
                 key,
                 response_cache.CachedAnswer(content=stored.content, sources=sources, model=model),
             )
-        await sink.finished(stored)
         if budget:
+            # Counted before stream_end: the visitor's next message, in any of
+            # their conversations, must find the budget spent.
             await quota.spend(budget, _tokens_spent(messages, usage, stored.content))
+        await sink.finished(stored)
         await _note_unanswered(request, question, locale, hits, stored.content)
         return
 
