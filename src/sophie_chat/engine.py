@@ -178,7 +178,8 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
         search.cancel()
         raise
     if not new:
-        # A re-sent question that was stored but not answered: another text.
+        # A re-send of a question stored but never answered: the stored text is
+        # answered, and searched for again in _answer.
         search.cancel()
         search = None
     await _answer(request, message, history, sink, search)
