@@ -156,20 +156,19 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
         message, history, new = await store.store_user_message(
             session_id, request.content, request.client_message_id
         )
-    except BaseException:
-        search.cancel()
-        raise
-    logger.info(
-        "Message stored",
-        extra={
-            "session_id": session_id,
-            "message_id": message.id,
-            "text": _log_text(request.content),
-        },
-    )
-    try:
+        logger.info(
+            "Message stored",
+            extra={
+                "session_id": session_id,
+                "message_id": message.id,
+                "text": _log_text(request.content),
+            },
+        )
         await sink.accepted(message, new=new)
         if not new:
+            # A re-send: the stored text is what is answered (or replayed), and
+            # _answer searches for it again.
+            search.cancel()
             found = await store.find_by_client_id(session_id, message.client_message_id or "")
             if found is not None and found[1] is not None:
                 await _replay(found[1], sink)
@@ -177,12 +176,7 @@ async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
     except BaseException:
         search.cancel()
         raise
-    if not new:
-        # A re-send of a question stored but never answered: the stored text is
-        # answered, and searched for again in _answer.
-        search.cancel()
-        search = None
-    await _answer(request, message, history, sink, search)
+    await _answer(request, message, history, sink, search if new else None)
 
 
 async def _replay(answer: StoredMessage, sink: TurnSink) -> None:
