@@ -77,9 +77,9 @@ def conversation(
 async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
     """``check()``'s first truthy result (awaited if it is awaitable), polled until ``timeout``.
 
-    What a turn records after its answer ended (token usage, unanswered
-    questions) is written while the visitor reads the answer, in another
-    database thread than the test's.
+    What a turn records after its answer ended (unanswered questions) is
+    written while the visitor reads the answer, in another database thread
+    than the test's.
     """
     deadline = time.monotonic() + timeout
     while True:

@@ -8,20 +8,14 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
-from django.test import override_settings
 
 from sophie_chat import backends
 from sophie_chat.llm.base import LLMTimeout, LLMUnavailable
 from sophie_chat.models import ChatMessage, ChatSession, KnowledgeBaseEntry, MessageFeedback
 from sophie_chat.security import make_resume_token
+from tests.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def settings_with(**overrides):
-    from django.conf import settings
-
-    return override_settings(SOPHIE_CHAT={**settings.SOPHIE_CHAT, **overrides})
 
 
 @sync_to_async

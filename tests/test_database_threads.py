@@ -9,18 +9,17 @@ import psycopg
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
-from django.test import override_settings
 
 from sophie_chat import db, store
 from sophie_chat.models import ChatSession
+from tests.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def settings_with(**overrides):
-    from django.conf import settings
-
-    return override_settings(SOPHIE_CHAT={**settings.SOPHIE_CHAT, **overrides})
+@db.database_call
+def thread_name() -> str:
+    return threading.current_thread().name
 
 
 async def new_session() -> str:
@@ -40,10 +39,6 @@ def test_the_setting_wins_over_the_default():
 
 
 async def test_work_runs_in_sophies_threads_when_there_are_several():
-    @db.database_call
-    def thread_name() -> str:
-        return threading.current_thread().name
-
     with settings_with(DATABASE_THREADS=3):
         names = set(await asyncio.gather(*(thread_name() for _ in range(6))))
 
@@ -52,10 +47,6 @@ async def test_work_runs_in_sophies_threads_when_there_are_several():
 
 
 def test_sync_callers_run_the_work_in_their_own_thread():
-    @db.database_call
-    def thread_name() -> str:
-        return threading.current_thread().name
-
     with settings_with(DATABASE_THREADS=3):
         assert async_to_sync(thread_name)() == threading.current_thread().name
 

@@ -7,22 +7,16 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
-from django.test import override_settings
 from django.utils import timezone
 
 from sophie_chat import backends
 from sophie_chat.context import ContextSection
 from sophie_chat.llm.base import LLMUnavailable
 from sophie_chat.models import KnowledgeBaseEntry, TokenUsage, UnansweredQuestion
+from tests.overrides import settings_with
 from tests.records import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def settings_with(**overrides):
-    from django.conf import settings
-
-    return override_settings(SOPHIE_CHAT={**settings.SOPHIE_CHAT, **overrides})
 
 
 @sync_to_async
@@ -211,9 +205,8 @@ async def test_spent_tokens_are_counted_and_cap_the_next_answer(connect, dummy_l
         client, _ = await connect(user=user)
         await client.start()
         await client.ask("hello")
-        usage = await eventually(
-            TokenUsage.objects.filter(subject=f"user:{user.pk}", tokens__gt=0).afirst
-        )
+        # Spent before stream_end: there the moment the answer ended.
+        usage = await TokenUsage.objects.aget(subject=f"user:{user.pk}")
         await TokenUsage.objects.filter(pk=usage.pk).aupdate(tokens=9_900)
         await client.ask("and again")
 

@@ -38,8 +38,10 @@ def check_pooled_connection(connection: Any) -> None:
 # connection; SQLite keeps the one thread, as it has one writer anyway.
 
 _lock = threading.Lock()
-#: (thread count, its executor or None for Channels' one thread); reset by settings changes.
-_pool: tuple[int, Any] | None = None
+#: The executor, or None for Channels' one thread; _UNSET until first used and
+#: after a change of settings.
+_UNSET = object()
+_pool: Any = _UNSET
 _wrappers: dict[tuple[Any, Any], Any] = {}
 _CALLER = object()
 
@@ -59,19 +61,17 @@ def database_threads() -> int:
 
 def _executor() -> Any:
     global _pool
-    pool = _pool
-    if pool is None:
+    if _pool is _UNSET:
         with _lock:
-            if _pool is None:
+            if _pool is _UNSET:
                 threads = database_threads()
-                executor = None
                 if threads > 1:
                     from concurrent.futures import ThreadPoolExecutor
 
-                    executor = ThreadPoolExecutor(threads, thread_name_prefix="sophie-db")
-                _pool = (threads, executor)
-            pool = _pool
-    return pool[1]
+                    _pool = ThreadPoolExecutor(threads, thread_name_prefix="sophie-db")
+                else:
+                    _pool = None
+    return _pool
 
 
 def reset_database_threads(*, wait: bool = False) -> None:
@@ -82,10 +82,10 @@ def reset_database_threads(*, wait: bool = False) -> None:
     """
     global _pool
     with _lock:
-        old, _pool = _pool, None
+        old, _pool = _pool, _UNSET
         _wrappers.clear()
-    if old is not None and old[1] is not None:
-        old[1].shutdown(wait=wait)
+    if old is not _UNSET and old is not None:
+        old.shutdown(wait=wait)
 
 
 def database_call(func: Any) -> Any:

@@ -14,10 +14,12 @@ statements were made for; values are adapted for the cursor's connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
+from django.db import connections, router, transaction
 from django.db.models import Model
 
 from sophie_chat.models import ChatAnalytics, ChatMessage, ChatSession
@@ -178,6 +180,14 @@ def for_alias(alias: str) -> TurnStatements:
     if statements is None:
         statements = _made[alias] = TurnStatements(alias)
     return statements
+
+
+@contextmanager
+def atomic(model: type[Model]) -> Iterator[tuple[TurnStatements, Any]]:
+    """A transaction on ``model``'s database: its statements and a cursor."""
+    alias = router.db_for_write(model)
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        yield for_alias(alias), cursor
 
 
 def forget() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -106,10 +106,8 @@ def create_session(
         context=context,
         client_ip=client_ip,
     )
-    alias = router.db_for_write(ChatSession)
-    sql = statements.for_alias(alias)
     # One commit for both rows: thousands of visitors may arrive in a minute.
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+    with statements.atomic(ChatSession) as (sql, cursor):
         sql.insert(cursor, session)
         if conf.get("ENABLE_ANALYTICS"):
             sql.insert(cursor, ChatAnalytics(session=session))
@@ -198,10 +196,8 @@ def store_user_message(
     Idempotent on ``client_message_id``: a concurrent duplicate returns the
     stored message with ``False``.
     """
-    alias = router.db_for_write(ChatMessage)
-    sql = statements.for_alias(alias)
     try:
-        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        with statements.atomic(ChatMessage) as (sql, cursor):
             now = timezone.now()
             expires_at = now + timedelta(hours=conf.get("SESSION_TIMEOUT_HOURS"))
             # An expiry pushed less than a minute ago stands: one write per turn less.
@@ -282,9 +278,7 @@ class AnswerRecord:
 @database_call
 def store_answer(record: AnswerRecord) -> StoredMessage:
     """Store an assistant answer and count it in the session's analytics."""
-    alias = router.db_for_write(ChatMessage)
-    sql = statements.for_alias(alias)
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+    with statements.atomic(ChatMessage) as (sql, cursor):
         message = ChatMessage(
             id=record.id,
             session_id=record.session_id,

@@ -105,9 +105,10 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         Creating, editing (``save()``), deactivating or deleting an entry
         changes it. One query, answered from indexes.
         """
-        return await run_in_database_thread(self._version)
+        return await self.in_worker_thread(self._version)
 
     async def in_worker_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        """In Sophie's database threads (:func:`sophie_chat.db.database_call`)."""
         return await run_in_database_thread(func, *args)
 
     def _version(self) -> str:
@@ -161,7 +162,7 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         index = await self.current_index()
         scores = index.score(index.query_terms(query, fuzzy=self.fuzzy))
         if self.uses_full_text():
-            extra = await run_in_database_thread(self._full_text_scores, index, query, limit)
+            extra = await self.in_worker_thread(self._full_text_scores, index, query, limit)
             scores = merge_scores(scores, extra)
         return self.rank(index, scores, locale=locale, limit=limit)
 
