@@ -8,5 +8,6 @@ class SophieChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the system checks and the setting_changed receiver.
-        from sophie_chat import checks, conf  # noqa: F401
+        # Registers the system checks, and the receiver that deletes what a
+        # deleted user's conversations take with them.
+        from sophie_chat import checks, data_rights  # noqa: F401

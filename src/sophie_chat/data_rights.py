@@ -33,11 +33,13 @@ from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import QuerySet
+from django.dispatch import receiver
 from django.utils import timezone
 
 from sophie_chat import conf
 from sophie_chat.models import ChatMessage, ChatSession, MessageFeedback, UnansweredQuestion
 from sophie_chat.security import session_id_from_token
+from sophie_chat.signals import user_conversations_collected
 
 logger = logging.getLogger(__name__)
 
@@ -265,12 +267,14 @@ def delete_conversations(sessions: QuerySet[ChatSession]) -> Deleted:
     return total
 
 
-def collect_user_conversations(collector: Any, sessions: Any, using: str) -> None:
+@receiver(user_conversations_collected)
+def collect_user_conversations(*, collector: Any, sessions: Any, using: str, **kwargs: Any) -> None:
     """For ``ON_USER_DELETE = "delete"``: what a deleted user's conversations take with them.
 
-    Called by :func:`sophie_chat.models.on_user_delete` while Django collects
-    what deleting the user deletes (and while the admin lists it on its
-    delete confirmation page: then nothing is purged).
+    Received while Django collects what deleting the user deletes (sent by
+    :func:`sophie_chat.models.on_user_delete`, and also while the admin lists
+    it on its delete confirmation page: then nothing is purged). Connected
+    when the app is ready.
     """
     if not _is_preview(collector):
         purge_cached_answers_on_commit(sessions, using=using)

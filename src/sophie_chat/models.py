@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from sophie_chat import conf
+from sophie_chat.signals import user_conversations_collected
 
 
 def default_expiry():
@@ -31,7 +32,9 @@ def on_user_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> Non
     """``ChatSession.user``'s ``on_delete``: what ``SOPHIE_CHAT["ON_USER_DELETE"]`` says.
 
     ``"delete"`` (the default) deletes the user's conversations with them,
-    and what derives from them (see :mod:`sophie_chat.data_rights`);
+    and what derives from them (receivers of
+    :data:`~sophie_chat.signals.user_conversations_collected`, such as
+    :mod:`sophie_chat.data_rights`, add it);
     ``"anonymize"`` keeps the conversations for analytics but removes the
     link to the user, the IP address and the page context.
     """
@@ -39,10 +42,9 @@ def on_user_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> Non
         for name, value in (("user", None), ("client_ip", None), ("context", _EmptyContext())):
             collector.add_field_update(field.model._meta.get_field(name), value, sub_objs)
         return
-    # Imported here: data_rights imports this module.
-    from sophie_chat.data_rights import collect_user_conversations
-
-    collect_user_conversations(collector, sub_objs, using)
+    user_conversations_collected.send(
+        sender=ChatSession, collector=collector, sessions=sub_objs, using=using
+    )
     models.CASCADE(collector, field, sub_objs, using)
 
 
