@@ -83,3 +83,16 @@ def test_rate_limiter_is_built_with_merged_options():
         limiter = backends.rate_limiter()
     assert isinstance(limiter, CacheRateLimiter)
     assert limiter.rate.amount == 100
+
+
+def test_another_cache_setting_builds_the_rate_limiter_again():
+    first = backends.rate_limiter()
+    dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    with override_settings(CACHES=dummy):
+        assert backends.rate_limiter() is not first
+    assert backends.rate_limiter() is not first
+
+
+def test_only_backend_settings_name_a_backend():
+    with pytest.raises(backends.InvalidBackendError, match="ASSISTANT_NAME"):
+        backends.handler["ASSISTANT_NAME"]

@@ -1,9 +1,10 @@
 """Loading of the pluggable parts (``LLM``, ``KNOWLEDGE``, ``RATE_LIMIT``).
 
-Modelled on Django's ``CACHES``/``STORAGES`` handlers: each part is named in
+Modelled on Django's ``STORAGES``/``CACHES`` handlers: each part is named in
 settings by ``BACKEND`` (a dotted path) and ``OPTIONS`` (keyword-only
-arguments of the class). Instances are built lazily, cached per setting and
-forgotten on ``setting_changed``.
+arguments of the class). :data:`handler` builds each one on first use,
+keeps it per setting key, and forgets them all when ``setting_changed``
+reports a change of the settings they are built from.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from sophie_chat import conf
@@ -26,33 +28,6 @@ class InvalidBackendError(ImproperlyConfigured):
     """A ``BACKEND`` path that cannot be imported, or ``OPTIONS`` it does not take."""
 
 
-_instances: dict[str, Any] = {}
-
-
-def reset() -> None:
-    """Forget every built backend (called on ``setting_changed``)."""
-    _instances.clear()
-
-
-def backend_class(setting: str) -> type:
-    """Import the class named by ``SOPHIE_CHAT[setting]["BACKEND"]``."""
-    spec = conf.get(setting)
-    if not isinstance(spec, dict) or not isinstance(spec.get("BACKEND"), str):
-        raise InvalidBackendError(
-            f'SOPHIE_CHAT["{setting}"] must be a dict with a "BACKEND" dotted path.'
-        )
-    path = spec["BACKEND"]
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise InvalidBackendError(
-            f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} could not be imported: {exc}'
-        ) from exc
-    if not inspect.isclass(cls):
-        raise InvalidBackendError(f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} is not a class.')
-    return cls
-
-
 def unknown_options(cls: type, options: dict[str, Any]) -> list[str]:
     """The option names that ``cls`` does not accept as keyword arguments."""
     params = inspect.signature(cls).parameters.values()
@@ -62,42 +37,96 @@ def unknown_options(cls: type, options: dict[str, Any]) -> list[str]:
     return sorted(set(options) - accepted)
 
 
-def build(setting: str) -> Any:
-    """Build a fresh instance of the backend configured under ``setting``."""
-    cls = backend_class(setting)
-    options = conf.get(setting).get("OPTIONS") or {}
-    if not isinstance(options, dict):
-        raise InvalidBackendError(f'SOPHIE_CHAT["{setting}"]["OPTIONS"] must be a dict.')
-    unknown = unknown_options(cls, options)
-    if unknown:
-        raise InvalidBackendError(
-            f'SOPHIE_CHAT["{setting}"]["OPTIONS"] has unknown option(s) '
-            f"{', '.join(map(repr, unknown))} for {cls.__module__}.{cls.__qualname__}."
-        )
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise InvalidBackendError(f'SOPHIE_CHAT["{setting}"]["OPTIONS"]: {exc}') from exc
+class BackendHandler:
+    """The configured backends by setting key: ``handler["LLM"]``.
+
+    Built lazily, one instance per key and process; forgotten (and built
+    again on next use) when ``SOPHIE_CHAT`` or a setting the backends read
+    (``CACHES``, ``CHANNEL_LAYERS``, ``DEBUG``) changes.
+    """
+
+    #: Django settings that the built backends depend on, besides SOPHIE_CHAT.
+    depends_on = frozenset({conf.SETTING_NAME, "CACHES", "CHANNEL_LAYERS", "DEBUG"})
+
+    def __init__(self) -> None:
+        self._backends: dict[str, Any] = {}
+        setting_changed.connect(self._setting_changed)
+
+    def __getitem__(self, setting: str) -> Any:
+        try:
+            return self._backends[setting]
+        except KeyError:
+            backend = self._backends[setting] = self.create(setting)
+            return backend
+
+    def backend_class(self, setting: str) -> type:
+        """Import the class named by ``SOPHIE_CHAT[setting]["BACKEND"]``."""
+        if setting not in conf.BACKEND_SETTINGS:
+            raise InvalidBackendError(f"{setting!r} is not a backend setting of SOPHIE_CHAT.")
+        spec = conf.get(setting)
+        if not isinstance(spec, dict) or not isinstance(spec.get("BACKEND"), str):
+            raise InvalidBackendError(
+                f'SOPHIE_CHAT["{setting}"] must be a dict with a "BACKEND" dotted path.'
+            )
+        path = spec["BACKEND"]
+        try:
+            cls = import_string(path)
+        except ImportError as exc:
+            raise InvalidBackendError(
+                f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} could not be imported: {exc}'
+            ) from exc
+        if not inspect.isclass(cls):
+            raise InvalidBackendError(
+                f'SOPHIE_CHAT["{setting}"]["BACKEND"] = {path!r} is not a class.'
+            )
+        return cls
+
+    def create(self, setting: str) -> Any:
+        """A fresh instance of the backend configured under ``setting`` (not kept)."""
+        cls = self.backend_class(setting)
+        options = conf.get(setting).get("OPTIONS") or {}
+        if not isinstance(options, dict):
+            raise InvalidBackendError(f'SOPHIE_CHAT["{setting}"]["OPTIONS"] must be a dict.')
+        unknown = unknown_options(cls, options)
+        if unknown:
+            raise InvalidBackendError(
+                f'SOPHIE_CHAT["{setting}"]["OPTIONS"] has unknown option(s) '
+                f"{', '.join(map(repr, unknown))} for {cls.__module__}.{cls.__qualname__}."
+            )
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise InvalidBackendError(f'SOPHIE_CHAT["{setting}"]["OPTIONS"]: {exc}') from exc
+
+    def reset(self) -> None:
+        """Forget every built backend: each is built again on next use."""
+        self._backends.clear()
+
+    def _setting_changed(self, *, setting: str, **kwargs: Any) -> None:
+        if setting in self.depends_on:
+            self.reset()
 
 
-def _get(setting: str) -> Any:
-    try:
-        return _instances[setting]
-    except KeyError:
-        instance = _instances[setting] = build(setting)
-        return instance
+#: The process's backends.
+handler = BackendHandler()
+
+
+
+def reset() -> None:
+    """Forget every built backend (for tests and scripts that swap what backends use)."""
+    handler.reset()
 
 
 def llm() -> BaseLLMBackend:
     """The configured language model backend."""
-    return _get("LLM")
+    return handler["LLM"]
 
 
 def knowledge() -> BaseKnowledgeSource:
     """The configured knowledge source."""
-    return _get("KNOWLEDGE")
+    return handler["KNOWLEDGE"]
 
 
 def rate_limiter() -> BaseRateLimiter:
     """The configured rate limiter."""
-    return _get("RATE_LIMIT")
+    return handler["RATE_LIMIT"]

@@ -172,7 +172,7 @@ def _check_scalars() -> list[checks.CheckMessage]:
 def _check_backend(setting: str) -> list[checks.CheckMessage]:
     hint_path = f'SOPHIE_CHAT["{setting}"]["BACKEND"]'
     try:
-        cls = backends.backend_class(setting)
+        cls = backends.handler.backend_class(setting)
     except backends.InvalidBackendError as exc:
         return [_setting_error(str(exc), f"Fix {hint_path}: a dotted path to a class.", "E002")]
     options = conf.get(setting).get("OPTIONS") or {}
@@ -200,7 +200,7 @@ def _check_backend(setting: str) -> list[checks.CheckMessage]:
             )
         ]
     try:
-        instance = backends.build(setting)
+        instance = backends.handler.create(setting)
     except Exception as exc:
         return [
             _setting_error(

@@ -4,7 +4,9 @@
 ``SOPHIE_CHAT`` dict is merged over it recursively, so a partial dict such as
 ``{"RATE_LIMIT": {"OPTIONS": {"rate": "100/m"}}}`` keeps the default backend
 and changes only its rate. The merged config is cached and forgotten when
-Django's ``setting_changed`` signal fires (``override_settings`` in tests).
+Django's ``setting_changed`` signal fires (``override_settings`` in tests);
+modules that build something from it forget that through their own
+``setting_changed`` receiver. This module imports nothing of the app.
 """
 
 from __future__ import annotations
@@ -146,15 +148,6 @@ def get(name: str) -> Any:
 
 
 @receiver(setting_changed)
-def _reset(*, setting: str, **kwargs: Any) -> None:
-    if setting in {SETTING_NAME, "CACHES", "CHANNEL_LAYERS", "DEBUG"}:
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
         get_config.cache_clear()
-        # Imported here: backends imports conf.
-        from sophie_chat import backends
-
-        backends.reset()
-    if setting in {SETTING_NAME, "DATABASES", "DATABASE_ROUTERS"}:
-        from sophie_chat import db, statements
-
-        db.reset_database_threads()
-        statements.forget()

@@ -1,12 +1,25 @@
-"""Database helpers safe to import from a settings file (nothing of Django's is imported
-at import time)."""
+"""Sophie's database threads, and a check for Django's PostgreSQL connection pool.
+
+Safe to import from a settings file (for :func:`check_pooled_connection`):
+nothing here reads settings or needs the app registry at import time, so
+Sophie's model is looked up in the registry when first needed.
+"""
 
 from __future__ import annotations
 
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import AsyncToSync
+from asgiref.sync import AsyncToSync, SyncToAsync
+from channels.db import database_sync_to_async
+from django.apps import apps
+from django.core.signals import setting_changed
+from django.db import close_old_connections, connections, router
+from django.dispatch import receiver
+
+from sophie_chat import conf
 
 
 def check_pooled_connection(connection: Any) -> None:
@@ -18,6 +31,7 @@ def check_pooled_connection(connection: Any) -> None:
     replaced, so after PostgreSQL restarts the next message does not wait for
     the pool to find them one at a time. Raises like psycopg's check.
     """
+    # Imported when called: psycopg_pool comes with the optional "postgres" extra.
     from psycopg_pool import ConnectionPool
 
     try:
@@ -48,15 +62,11 @@ _CALLER = object()
 
 def database_threads() -> int:
     """How many threads run Sophie's queries (``DATABASE_THREADS``, or its default)."""
-    from django.db import connections, router
-
-    from sophie_chat import conf
-    from sophie_chat.models import ChatMessage
-
     configured = conf.get("DATABASE_THREADS")
     if configured is not None:
         return configured
-    return 1 if connections[router.db_for_write(ChatMessage)].vendor == "sqlite" else 4
+    alias = router.db_for_write(apps.get_model("sophie_chat", "ChatMessage"))
+    return 1 if connections[alias].vendor == "sqlite" else 4
 
 
 def _executor() -> Any:
@@ -66,8 +76,6 @@ def _executor() -> Any:
             if _pool is _UNSET:
                 threads = database_threads()
                 if threads > 1:
-                    from concurrent.futures import ThreadPoolExecutor
-
                     _pool = ThreadPoolExecutor(threads, thread_name_prefix="sophie-db")
                 else:
                     _pool = None
@@ -88,6 +96,13 @@ def reset_database_threads(*, wait: bool = False) -> None:
         old.shutdown(wait=wait)
 
 
+@receiver(setting_changed)
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    # The number of threads follows the settings and the database's vendor.
+    if setting in {conf.SETTING_NAME, "DATABASES", "DATABASE_ROUTERS"}:
+        reset_database_threads()
+
+
 def database_call(func: Any) -> Any:
     """``channels.db.database_sync_to_async``, in Sophie's database threads.
 
@@ -97,11 +112,7 @@ def database_call(func: Any) -> Any:
     outside it would not see (nor return to a pool) the connection the call
     opened.
     """
-    import functools
-
     def checked(*args: Any, **kwargs: Any) -> Any:
-        from django.db import close_old_connections
-
         close_old_connections()
         try:
             return func(*args, **kwargs)
@@ -116,9 +127,6 @@ def database_call(func: Any) -> Any:
         key = _CALLER if _called_from_sync_code() else _executor()
         wrapper = _wrappers.get((func, key))
         if wrapper is None:
-            from asgiref.sync import SyncToAsync
-            from channels.db import database_sync_to_async
-
             if key is _CALLER:
                 wrapper = SyncToAsync(func)
             elif key is None:

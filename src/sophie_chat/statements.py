@@ -19,8 +19,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import connections, router, transaction
 from django.db.models import Model
+from django.dispatch import receiver
 
 from sophie_chat.models import ChatAnalytics, ChatMessage, ChatSession
 
@@ -190,6 +192,8 @@ def atomic(model: type[Model]) -> Iterator[tuple[TurnStatements, Any]]:
         yield for_alias(alias), cursor
 
 
-def forget() -> None:
-    """Make the statements again on next use (``DATABASES`` changed, in tests)."""
-    _made.clear()
+@receiver(setting_changed)
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    # Made with each alias's connection: its quoting and features.
+    if setting in {"DATABASES", "DATABASE_ROUTERS"}:
+        _made.clear()
