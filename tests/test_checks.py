@@ -82,12 +82,25 @@ def test_e004_backend_rejects_an_option_value():
         ("TRUSTED_PROXIES", "10.0.0.1"),
         ("ASSISTANT_NAME", ""),
         ("DATABASE_THREADS", 0),
+        ("RESPONSE_CACHE", {"TIMEOUT": "1h"}),
+        # One error for a value of the wrong type, not one more for each use of it.
+        ("CONTEXT_PROVIDERS", "sophie_chat.context.user_context"),
+        ("TURN_LOCK_CACHE_ALIAS", 3),
+        ("TOKEN_COUNTER", None),
     ],
 )
 def test_e005_invalid_setting_value(key, value):
     found = messages(DEBUG=True, SOPHIE_CHAT={**BASE, key: value})
     assert {m.id for m in found} == {"sophie_chat.E005"}
     assert key in found[0].msg + found[0].hint
+
+
+def test_e005_says_what_the_type_is():
+    found = messages(DEBUG=True, SOPHIE_CHAT={**BASE, "RETENTION_DAYS": 0})
+    assert found[0].msg == (
+        'SOPHIE_CHAT["RETENTION_DAYS"] must be a whole number of 1 or more, or None, not 0.'
+    )
+    assert found[0].hint == 'Fix SOPHIE_CHAT["RETENTION_DAYS"]; its default is 90.'
 
 
 def test_retention_days_none_keeps_conversations_and_is_valid():

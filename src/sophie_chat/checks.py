@@ -3,52 +3,19 @@
 from __future__ import annotations
 
 import inspect
+import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from django.conf import settings
 from django.core import checks
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
-from sophie_chat import backends, conf
-
-# Positive whole numbers, and whether 0 is allowed.
-_INT_SETTINGS = {
-    "MAX_HISTORY_MESSAGES": False,
-    "SESSION_TIMEOUT_HOURS": False,
-    "MIN_MESSAGE_LENGTH": False,
-    "MAX_MESSAGE_LENGTH": False,
-    "MAX_FEEDBACK_LENGTH": False,
-    "MAX_CONTEXT_SIZE_BYTES": False,
-    "KNOWLEDGE_RESULTS": True,
-    "MAX_CONNECTIONS_PER_PROCESS": False,
-    "MAX_CONNECTIONS_PER_CLIENT": False,
-    "MAX_FRAME_BYTES": False,
-    "RETENTION_DAYS": False,
-    "MAX_PROMPT_TOKENS": False,
-    "MAX_ANSWER_TOKENS": False,
-    "DAILY_TOKEN_BUDGET_USER": False,
-    "DAILY_TOKEN_BUDGET_IP": False,
-    "DATABASE_THREADS": False,
-}
-# None turns the feature off (keep conversations forever; no cap; no budget).
-_NONE_ALLOWED = {
-    "RETENTION_DAYS",
-    "MAX_ANSWER_TOKENS",
-    "DAILY_TOKEN_BUDGET_USER",
-    "DAILY_TOKEN_BUDGET_IP",
-    "DATABASE_THREADS",
-}
-_BOOL_SETTINGS = (
-    "FALLBACK_RESPONSES",
-    "ENABLE_TYPING_INDICATOR",
-    "ENABLE_ANALYTICS",
-    "ALLOW_ANONYMOUS",
-    "LOG_ALL_MESSAGES",
-    "RECORD_UNANSWERED",
-    "RATE_LIMIT_FAIL_OPEN",
-)
-_OPTIONAL_TEXT_SETTINGS = ("ASSISTANT_AVATAR_URL", "FALLBACK_MESSAGE", "GREETING")
+from sophie_chat import backends, conf, metrics, tokens
 
 
 def _setting_error(message: str, hint: str, check_id: str) -> checks.Error:
@@ -75,98 +42,135 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="sophie_chat.W001",
             )
         )
-    errors.extend(_check_scalars())
+    config = conf.get_config()
+    # The checks after the types look into values of the right type only:
+    # a wrong type is one E005, not an error for each use of the value.
+    valid = set()
+    for setting in conf.SETTINGS:
+        if setting.type is conf.BACKEND:
+            continue
+        if _fits(setting.type, config[setting.name], setting):
+            valid.add(setting.name)
+        else:
+            errors.append(_type_error(setting, config[setting.name]))
     for setting in conf.BACKEND_SETTINGS:
         errors.extend(_check_backend(setting))
-    errors.extend(_check_response_cache())
-    errors.extend(_check_turn_lock())
-    errors.extend(_check_callables())
-    errors.extend(_check_operations())
-    errors.extend(_check_prompts())
+    errors.extend(_check_lengths(config, valid))
+    errors.extend(_check_response_cache(config, valid))
+    errors.extend(_check_turn_lock(config, valid))
+    errors.extend(_check_callables(config, valid))
+    errors.extend(_check_operations(config, valid))
+    errors.extend(_check_prompts(config, valid))
     return errors
 
 
-def _check_scalars() -> list[checks.CheckMessage]:
-    config = conf.get_config()
-    errors: list[checks.CheckMessage] = []
-    for name, zero_ok in _INT_SETTINGS.items():
-        value = config[name]
-        if value is None and name in _NONE_ALLOWED:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if zero_ok else 1):
-            errors.append(
-                _setting_error(
-                    f'SOPHIE_CHAT["{name}"] must be a whole number '
-                    f"{'of 0 or more' if zero_ok else 'of 1 or more'}, not {value!r}.",
-                    f'Fix SOPHIE_CHAT["{name}"]; its default is {conf.DEFAULTS[name]!r}.',
-                    "E005",
-                )
-            )
-    for name in _BOOL_SETTINGS:
-        if not isinstance(config[name], bool):
-            errors.append(
-                _setting_error(
-                    f'SOPHIE_CHAT["{name}"] must be True or False, not {config[name]!r}.',
-                    f'Fix SOPHIE_CHAT["{name}"].',
-                    "E005",
-                )
-            )
-    text_errors = [
-        name
-        for name in _OPTIONAL_TEXT_SETTINGS
-        if config[name] is not None and not isinstance(config[name], str)
-    ]
-    if not isinstance(config["ASSISTANT_NAME"], str) or not config["ASSISTANT_NAME"].strip():
-        text_errors.insert(0, "ASSISTANT_NAME")
-    errors.extend(
-        _setting_error(
-            f'SOPHIE_CHAT["{name}"] must be text, not {config[name]!r}.',
-            f'Fix SOPHIE_CHAT["{name}"].',
-            "E005",
-        )
-        for name in text_errors
+# Types (E005) ---------------------------------------------------------------------------
+
+
+def _type_error(setting: conf.Setting, value: Any) -> checks.Error:
+    example = f", e.g. {setting.example}" if setting.example else ""
+    return _setting_error(
+        f'SOPHIE_CHAT["{setting.name}"] must be {_describe(setting.type, setting)}, '
+        f"not {value!r}.",
+        f'Fix SOPHIE_CHAT["{setting.name}"]{example}; its default is {setting.default!r}.',
+        "E005",
     )
-    timeout = config["RESPONSE_TIMEOUT_SECONDS"]
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        errors.append(
-            _setting_error(
-                'SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"] must be a positive number, '
-                f"not {timeout!r}.",
-                'Fix SOPHIE_CHAT["RESPONSE_TIMEOUT_SECONDS"]; its default is 30.',
-                "E005",
-            )
+
+
+def _fits(type_: Any, value: Any, setting: conf.Setting) -> bool:
+    """Whether ``value`` is of the type expression ``type_`` (see :class:`conf.Setting`)."""
+    if type_ is Any:
+        return True
+    if type_ is NoneType:
+        return value is None
+    if type_ is bool:
+        return isinstance(value, bool)
+    if type_ in (int, float):
+        number = int if type_ is int else int | float
+        return (
+            isinstance(value, number)
+            and not isinstance(value, bool)
+            and (setting.ge is None or value >= setting.ge)
+            and (setting.gt is None or value > setting.gt)
         )
+    if type_ is str:
+        return isinstance(value, str) and (setting.blank or bool(value.strip()))
+    if isinstance(type_, dict):
+        return (
+            isinstance(value, Mapping)
+            and set(value) <= set(type_)
+            and all(_fits(type_[key], item, setting) for key, item in value.items())
+        )
+    origin, args = get_origin(type_), get_args(type_)
+    if origin in (Union, UnionType):
+        return any(_fits(member, value, setting) for member in args)
+    if origin is Literal:
+        return any(type(value) is type(choice) and value == choice for choice in args)
+    if origin is list:
+        return isinstance(value, list | tuple) and all(
+            _fits(args[0], item, setting) for item in value
+        )
+    if origin is dict:
+        return isinstance(value, Mapping) and all(
+            _fits(args[0], key, setting) and _fits(args[1], item, setting)
+            for key, item in value.items()
+        )
+    raise TypeError(f"Setting {setting.name}: unsupported type {type_!r}.")
+
+
+def _describe(type_: Any, setting: conf.Setting, *, plural: bool = False) -> str:
+    """``type_`` in words, for a check message: "a whole number of 1 or more"."""
+    if get_origin(type_) in (Union, UnionType):
+        members = get_args(type_)
+        words = " or ".join(
+            _describe(member, setting, plural=plural)
+            for member in members
+            if member is not NoneType
+        )
+        return f"{words}, or None" if NoneType in members else words
+    if type_ is bool:
+        return "True or False"
+    if type_ in (int, float):
+        words = "whole number" if type_ is int else "number"
+        if setting.ge is not None:
+            words += f"{'s' if plural else ''} of {setting.ge:g} or more"
+        elif setting.gt is not None:
+            words += f"{'s' if plural else ''} greater than {setting.gt:g}"
+        elif plural:
+            words += "s"
+        return words if plural else f"a {words}"
+    if type_ is str:
+        words = "texts" if plural else "text"
+        return words if setting.blank else f"{words} (not blank)"
+    if isinstance(type_, dict):
+        keys = [f"{json.dumps(key)} ({_describe(item, setting)})" for key, item in type_.items()]
+        listed = ", ".join(keys[:-1]) + f" and {keys[-1]}" if len(keys) > 1 else keys[0]
+        return f"{'dicts' if plural else 'a dict'} with {listed}"
+    origin, args = get_origin(type_), get_args(type_)
+    if origin is Literal:
+        return " or ".join(json.dumps(choice) for choice in args)
+    if origin is list:
+        return f"{'lists' if plural else 'a list'} of {_describe(args[0], setting, plural=True)}"
+    if origin is dict:
+        return f"{'dicts' if plural else 'a dict'} of {_describe(args[1], setting, plural=True)}"
+    return repr(type_)
+
+
+# Settings whose meaning reaches past their type -------------------------------------------
+
+
+def _check_lengths(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
     low, high = config["MIN_MESSAGE_LENGTH"], config["MAX_MESSAGE_LENGTH"]
-    if isinstance(low, int) and isinstance(high, int) and low > high:
-        errors.append(
+    if {"MIN_MESSAGE_LENGTH", "MAX_MESSAGE_LENGTH"} <= valid and low > high:
+        return [
             _setting_error(
                 f"MIN_MESSAGE_LENGTH ({low}) is greater than MAX_MESSAGE_LENGTH ({high}).",
                 'Lower SOPHIE_CHAT["MIN_MESSAGE_LENGTH"] or raise '
                 'SOPHIE_CHAT["MAX_MESSAGE_LENGTH"].',
                 "E005",
             )
-        )
-    prompt = config["SYSTEM_PROMPT"]
-    if prompt is not None and not isinstance(prompt, str | Mapping):
-        errors.append(
-            _setting_error(
-                'SOPHIE_CHAT["SYSTEM_PROMPT"] must be text or a dict of texts by locale, '
-                f"not {prompt!r}.",
-                'Fix SOPHIE_CHAT["SYSTEM_PROMPT"], or set it to None for the built-in prompt.',
-                "E005",
-            )
-        )
-    proxies = config["TRUSTED_PROXIES"]
-    if not isinstance(proxies, list | tuple) or not all(isinstance(p, str) for p in proxies):
-        errors.append(
-            _setting_error(
-                'SOPHIE_CHAT["TRUSTED_PROXIES"] must be a list of IP addresses or networks, '
-                f"not {proxies!r}.",
-                'Fix SOPHIE_CHAT["TRUSTED_PROXIES"], e.g. ["127.0.0.1", "10.0.0.0/8"].',
-                "E005",
-            )
-        )
-    return errors
+        ]
+    return []
 
 
 def _check_backend(setting: str) -> list[checks.CheckMessage]:
@@ -213,11 +217,11 @@ def _check_backend(setting: str) -> list[checks.CheckMessage]:
     return list(check(setting)) if callable(check) else []
 
 
-def _check_response_cache() -> list[checks.CheckMessage]:
-    config = conf.get("RESPONSE_CACHE")
-    if not isinstance(config, Mapping) or not config.get("ENABLED"):
+def _check_response_cache(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    response_cache = config["RESPONSE_CACHE"]
+    if "RESPONSE_CACHE" not in valid or not response_cache.get("ENABLED"):
         return []
-    alias = config.get("CACHE_ALIAS")
+    alias = response_cache.get("CACHE_ALIAS")
     if alias not in settings.CACHES:
         return [
             _setting_error(
@@ -240,38 +244,33 @@ def _check_response_cache() -> list[checks.CheckMessage]:
     return []
 
 
-def _check_turn_lock() -> list[checks.CheckMessage]:
-    alias = conf.get("TURN_LOCK_CACHE_ALIAS")
-    if alias is None or (isinstance(alias, str) and alias in settings.CACHES):
+def _check_turn_lock(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    alias = config["TURN_LOCK_CACHE_ALIAS"]
+    if "TURN_LOCK_CACHE_ALIAS" not in valid or alias is None or alias in settings.CACHES:
         return []
     return [
         _setting_error(
             f'SOPHIE_CHAT["TURN_LOCK_CACHE_ALIAS"] is {alias!r}, which is not a cache in CACHES.',
-            'Name a cache of CACHES (a shared one, such as django-redis, when several '
+            "Name a cache of CACHES (a shared one, such as django-redis, when several "
             'processes serve the chat), or set SOPHIE_CHAT["TURN_LOCK_CACHE_ALIAS"] = None.',
             "E016",
         )
     ]
 
 
-def _check_callables() -> list[checks.CheckMessage]:
+def _check_callables(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    named: list[tuple[str, str]] = []
+    if "CONTEXT_PROVIDERS" in valid:
+        named.extend(("CONTEXT_PROVIDERS", path) for path in config["CONTEXT_PROVIDERS"])
+    if "USER_TYPE_RESOLVER" in valid:
+        named.append(("USER_TYPE_RESOLVER", config["USER_TYPE_RESOLVER"]))
     errors: list[checks.CheckMessage] = []
-    config = conf.get_config()
-    providers = config["CONTEXT_PROVIDERS"]
-    paths = list(providers) if isinstance(providers, list | tuple) else [providers]
-    named = [("CONTEXT_PROVIDERS", path) for path in paths]
-    named.append(("USER_TYPE_RESOLVER", config["USER_TYPE_RESOLVER"]))
     for name, path in named:
-        try:
-            if not isinstance(path, str):
-                raise ImportError(f"{path!r} is not a dotted path")
-            func = import_string(path)
-            if not callable(func):
-                raise ImportError(f"{path!r} is not callable")
-        except ImportError as exc:
+        problem = _unusable_function(path)
+        if problem:
             errors.append(
                 _setting_error(
-                    f'SOPHIE_CHAT["{name}"]: {path!r} cannot be used: {exc}',
+                    f'SOPHIE_CHAT["{name}"]: {path!r} cannot be used: {problem}',
                     f'Fix SOPHIE_CHAT["{name}"]: dotted paths to functions.',
                     "E007",
                 )
@@ -279,84 +278,31 @@ def _check_callables() -> list[checks.CheckMessage]:
     return errors
 
 
+def _unusable_function(path: str) -> str | None:
+    """Why the dotted path ``path`` does not name a function, or None when it does."""
+    try:
+        func = import_string(path)
+    except ImportError as exc:
+        return str(exc)
+    return None if callable(func) else f"{path!r} is not callable"
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
-
-def _check_operations() -> list[checks.CheckMessage]:
-    """MODEL_PRICES, COST_CURRENCY, METRICS and ON_USER_DELETE (E005), W014, W015."""
-    config = conf.get_config()
+def _check_operations(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    """W014 (the metrics endpoint without prometheus_client) and W015 (retention)."""
     errors: list[checks.CheckMessage] = []
-    prices = config["MODEL_PRICES"]
-    if not isinstance(prices, Mapping) or not all(
-        isinstance(name, str)
-        and isinstance(price, Mapping)
-        and set(price) <= {"input", "output"}
-        and all(_is_number(v) for v in price.values())
-        for name, price in prices.items()
-    ):
+    if "METRICS" in valid and config["METRICS"].get("ENDPOINT") and not metrics.available():
         errors.append(
-            _setting_error(
-                'SOPHIE_CHAT["MODEL_PRICES"] must map model names to '
-                f'{{"input": number, "output": number}} (per 1M tokens), not {prices!r}.',
-                'Fix SOPHIE_CHAT["MODEL_PRICES"], e.g. '
-                '{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}.',
-                "E005",
+            checks.Warning(
+                'SOPHIE_CHAT["METRICS"]["ENDPOINT"] is on but prometheus_client is not '
+                "installed: chat/metrics/ answers 404.",
+                hint='pip install "sophie-chat[prometheus]", or turn the endpoint off.',
+                id="sophie_chat.W014",
             )
         )
-    if not isinstance(config["COST_CURRENCY"], str):
-        errors.append(
-            _setting_error(
-                f'SOPHIE_CHAT["COST_CURRENCY"] must be text, not {config["COST_CURRENCY"]!r}.',
-                'Fix SOPHIE_CHAT["COST_CURRENCY"], e.g. "USD".',
-                "E005",
-            )
-        )
-    if config["ON_USER_DELETE"] not in ("delete", "anonymize"):
-        errors.append(
-            _setting_error(
-                'SOPHIE_CHAT["ON_USER_DELETE"] must be "delete" or "anonymize", '
-                f'not {config["ON_USER_DELETE"]!r}.',
-                'Fix SOPHIE_CHAT["ON_USER_DELETE"]; its default is "delete".',
-                "E005",
-            )
-        )
-    metrics_config = config["METRICS"]
-    valid_metrics = (
-        isinstance(metrics_config, Mapping)
-        and set(metrics_config) <= {"ENABLED", "ENDPOINT", "TOKEN"}
-        and isinstance(metrics_config.get("ENABLED", True), bool)
-        and isinstance(metrics_config.get("ENDPOINT", False), bool)
-        and (metrics_config.get("TOKEN") is None or isinstance(metrics_config.get("TOKEN"), str))
-    )
-    if not valid_metrics:
-        errors.append(
-            _setting_error(
-                'SOPHIE_CHAT["METRICS"] must be a dict with ENABLED and ENDPOINT (True or '
-                f"False) and TOKEN (text or None), not {metrics_config!r}.",
-                'Fix SOPHIE_CHAT["METRICS"]; see the settings reference.',
-                "E005",
-            )
-        )
-    elif metrics_config.get("ENDPOINT"):
-        from sophie_chat import metrics
-
-        if not metrics.available():
-            errors.append(
-                checks.Warning(
-                    'SOPHIE_CHAT["METRICS"]["ENDPOINT"] is on but prometheus_client is not '
-                    "installed: chat/metrics/ answers 404.",
-                    hint='pip install "sophie-chat[prometheus]", or turn the endpoint off.',
-                    id="sophie_chat.W014",
-                )
-            )
     days, hours = config["RETENTION_DAYS"], config["SESSION_TIMEOUT_HOURS"]
     if (
-        isinstance(days, int)
-        and isinstance(hours, int)
-        and not isinstance(days, bool)
-        and days >= 1
+        {"RETENTION_DAYS", "SESSION_TIMEOUT_HOURS"} <= valid
+        and days is not None
         and hours > days * 24
     ):
         errors.append(
@@ -369,6 +315,7 @@ def _check_operations() -> list[checks.CheckMessage]:
             )
         )
     return errors
+
 
 @checks.register()
 def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -398,36 +345,19 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return errors
 
 
-def _check_prompts() -> list[checks.CheckMessage]:
+def _check_prompts(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
     """SYSTEM_PROMPT_TEMPLATE, UNSURE_ANSWER_PATTERNS (E005), TOKEN_COUNTER (E007, W016)."""
-    import re
-
-    from django.template import TemplateDoesNotExist
-    from django.template.loader import get_template
-
-    from sophie_chat import tokens
-
-    config = conf.get_config()
     errors: list[checks.CheckMessage] = []
     template = config["SYSTEM_PROMPT_TEMPLATE"]
-    names = (
-        list(template.values())
-        if isinstance(template, Mapping)
-        else [template]
-        if template is not None
-        else []
-    )
-    for name in names:
+    names = list(template.values()) if isinstance(template, Mapping) else [template]
+    for name in names if "SYSTEM_PROMPT_TEMPLATE" in valid and template is not None else []:
         problem = None
-        if not isinstance(name, str) or not name:
-            problem = "must be a template name or a dict of them by locale"
-        else:
-            try:
-                get_template(name)
-            except TemplateDoesNotExist:
-                problem = f"names a template that does not exist ({name!r})"
-            except Exception as exc:  # a syntax error in the template
-                problem = f"names a template that cannot be loaded ({name!r}: {exc})"
+        try:
+            get_template(name)
+        except TemplateDoesNotExist:
+            problem = f"names a template that does not exist ({name!r})"
+        except Exception as exc:  # a syntax error in the template
+            problem = f"names a template that cannot be loaded ({name!r}: {exc})"
         if problem:
             errors.append(
                 _setting_error(
@@ -437,51 +367,49 @@ def _check_prompts() -> list[checks.CheckMessage]:
                 )
             )
     patterns = config["UNSURE_ANSWER_PATTERNS"]
-    if patterns is not None:
-        valid = isinstance(patterns, list | tuple) and all(isinstance(p, str) for p in patterns)
-        if valid:
-            try:
-                for pattern in patterns:
-                    re.compile(pattern)
-            except re.error:
-                valid = False
-        if not valid:
+    if "UNSURE_ANSWER_PATTERNS" in valid and patterns is not None:
+        try:
+            for pattern in patterns:
+                re.compile(pattern)
+        except re.error as exc:
             errors.append(
                 _setting_error(
-                    'SOPHIE_CHAT["UNSURE_ANSWER_PATTERNS"] must be a list of regular '
-                    f"expressions, not {patterns!r}.",
+                    f'SOPHIE_CHAT["UNSURE_ANSWER_PATTERNS"]: {pattern!r} is not a regular '
+                    f"expression ({exc}).",
                     'Fix SOPHIE_CHAT["UNSURE_ANSWER_PATTERNS"], or set it to None for the '
                     "built-in phrases.",
                     "E005",
                 )
             )
-    counter = config["TOKEN_COUNTER"]
-    if not isinstance(counter, str) or not counter:
-        counter = repr(counter)
+    if "TOKEN_COUNTER" in valid:
+        errors.extend(_check_token_counter(config["TOKEN_COUNTER"]))
+    return errors
+
+
+def _check_token_counter(counter: str) -> list[checks.CheckMessage]:
+    if counter == "estimate":
+        return []
     if counter == "tiktoken" or counter.startswith("tiktoken:"):
         encoding = counter.partition(":")[2] or tokens.DEFAULT_ENCODING
-        if tokens.local_tiktoken_encoding(encoding) is None:
-            errors.append(
-                checks.Warning(
-                    f"TOKEN_COUNTER is {counter!r}, but tiktoken or its {encoding!r} encoding "
-                    "is not available locally: token counts use the built-in estimate.",
-                    hint='pip install "sophie-chat[tiktoken]" and put the encoding file in '
-                    "TIKTOKEN_CACHE_DIR (it is never downloaded at run time).",
-                    id="sophie_chat.W016",
-                )
+        if tokens.local_tiktoken_encoding(encoding) is not None:
+            return []
+        return [
+            checks.Warning(
+                f"TOKEN_COUNTER is {counter!r}, but tiktoken or its {encoding!r} encoding "
+                "is not available locally: token counts use the built-in estimate.",
+                hint='pip install "sophie-chat[tiktoken]" and put the encoding file in '
+                "TIKTOKEN_CACHE_DIR (it is never downloaded at run time).",
+                id="sophie_chat.W016",
             )
-    elif counter != "estimate":
-        try:
-            func = import_string(counter)
-            if not callable(func):
-                raise ImportError(f"{counter!r} is not callable")
-        except ImportError as exc:
-            errors.append(
-                _setting_error(
-                    f'SOPHIE_CHAT["TOKEN_COUNTER"]: {counter!r} cannot be used: {exc}',
-                    'Use "estimate", "tiktoken", "tiktoken:<encoding>" or a dotted path to a '
-                    "function (text) -> int.",
-                    "E007",
-                )
-            )
-    return errors
+        ]
+    problem = _unusable_function(counter)
+    if problem is None:
+        return []
+    return [
+        _setting_error(
+            f'SOPHIE_CHAT["TOKEN_COUNTER"]: {counter!r} cannot be used: {problem}',
+            'Use "estimate", "tiktoken", "tiktoken:<encoding>" or a dotted path to a '
+            "function (text) -> int.",
+            "E007",
+        )
+    ]
