@@ -77,12 +77,9 @@ async def test_records_carry_structured_fields(connect, dummy_llm, caplog):
 
 async def test_a_model_error_is_logged_with_its_cause(connect, dummy_llm, caplog):
     caplog.set_level(logging.WARNING, logger="sophie_chat")
-    dummy_llm.enqueue_error(
-        LLMUnavailable(
-            "The model provider could not be reached.",
-            cause=ConnectionRefusedError(111, "Connection refused"),
-        )
-    )
+    error = LLMUnavailable("The model provider could not be reached.")
+    error.__cause__ = ConnectionRefusedError(111, "Connection refused")  # as `raise ... from` does
+    dummy_llm.enqueue_error(error)
     client, _ = await connect()
     await client.start()
     await client.ask("Hello")

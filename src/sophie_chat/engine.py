@@ -343,9 +343,8 @@ async def _compose(
         async with asyncio.timeout(conf.get("RESPONSE_TIMEOUT_SECONDS")):
             await relay()
     except TimeoutError as exc:
-        error = LLMTimeout(
-            f"no complete answer within {conf.get('RESPONSE_TIMEOUT_SECONDS')} s", cause=exc
-        )
+        error = LLMTimeout(f"no complete answer within {conf.get('RESPONSE_TIMEOUT_SECONDS')} s")
+        error.__cause__ = exc
     except LLMError as exc:
         error = exc
     except asyncio.CancelledError:

@@ -25,13 +25,11 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import caches
 
-from sophie_chat import conf
+from sophie_chat import async_cache, conf
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +86,6 @@ async def turn_lock(session_id: str) -> AsyncIterator[None]:
                 await asyncio.shield(_release(lease, session_id))
 
 
-async def _call(alias: str, method: str, *args: Any) -> Any:
-    # Network caches block: run them in a worker thread, never on the event loop.
-    return await sync_to_async(getattr(caches[alias], method), thread_sensitive=False)(*args)
-
-
 async def _acquire(session_id: str) -> _Lease | None:
     alias = shared_cache_alias()
     if alias is None:
@@ -126,19 +119,21 @@ async def _acquire(session_id: str) -> _Lease | None:
 
 
 async def _add_once_or_twice(lease: _Lease, ttl: int) -> bool:
+    cache = caches[lease.alias]
     try:
-        return bool(await _call(lease.alias, "add", lease.key, lease.token, ttl))
+        return bool(await async_cache.call(cache, "add", lease.key, lease.token, ttl))
     except Exception:
         # After Redis restarts, the first command on a pooled connection fails;
         # the next one reconnects.
-        return bool(await _call(lease.alias, "add", lease.key, lease.token, ttl))
+        return bool(await async_cache.call(cache, "add", lease.key, lease.token, ttl))
 
 
 async def _release(lease: _Lease, session_id: str) -> None:
+    cache = caches[lease.alias]
     try:
         # Only our own lease: after an expiry another turn may hold the key.
-        if await _call(lease.alias, "get", lease.key) == lease.token:
-            await _call(lease.alias, "delete", lease.key)
+        if await async_cache.call(cache, "get", lease.key) == lease.token:
+            await async_cache.call(cache, "delete", lease.key)
     except Exception:
         logger.warning(
             "Turn lock not released; it expires on its own",

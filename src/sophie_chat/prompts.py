@@ -16,7 +16,7 @@ from django.utils import translation
 from sophie_chat import conf, tokens
 from sophie_chat.context import ContextSection
 from sophie_chat.knowledge.base import KnowledgeHit
-from sophie_chat.llm.base import ChatMessage
+from sophie_chat.llm.base import PromptMessage
 
 SYSTEM_PROMPTS = {
     "en": (
@@ -127,11 +127,6 @@ class HistoryItem:
     content: str
 
 
-def estimate_tokens(text: str) -> int:
-    """A cheap, dependency-free token estimate (about 4 characters a token)."""
-    return tokens.estimate_tokens(text)
-
-
 def _cost(text: str) -> int:
     return tokens.count_tokens(text) + tokens.MESSAGE_OVERHEAD
 
@@ -145,7 +140,7 @@ def build_messages(
     context: Sequence[ContextSection],
     max_history_tokens: int | None = None,
     max_prompt_tokens: int | None = None,
-) -> tuple[ChatMessage, ...]:
+) -> tuple[PromptMessage, ...]:
     """The full prompt: system rules + data sections, recent history, the question.
 
     The prompt fits in ``max_prompt_tokens`` (default ``MAX_PROMPT_TOKENS``)
@@ -168,7 +163,7 @@ def build_messages(
     history_budget = max(0, left)
     if max_history_tokens is not None:
         history_budget = min(history_budget, max_history_tokens)
-    kept: list[ChatMessage] = []
+    kept: list[PromptMessage] = []
     for item in reversed(list(history)[-conf.get("MAX_HISTORY_MESSAGES") :]):
         if item.role not in ("user", "assistant", "agent") or not item.content:
             continue
@@ -177,15 +172,15 @@ def build_messages(
             break
         history_budget -= cost
         role = "user" if item.role == "user" else "assistant"
-        kept.append(ChatMessage(role=role, content=item.content))
+        kept.append(PromptMessage(role=role, content=item.content))
     kept.reverse()
     return (
-        ChatMessage(role="system", content=system),
+        PromptMessage(role="system", content=system),
         *kept,
-        ChatMessage(role="user", content=question),
+        PromptMessage(role="user", content=question),
     )
 
 
-def prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+def prompt_tokens(messages: Sequence[PromptMessage]) -> int:
     """Tokens of a prompt by the configured counter (when a backend reports no usage)."""
     return sum(_cost(message.content) for message in messages)

@@ -18,12 +18,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.cache import caches
-from django.core.cache.backends.dummy import DummyCache
-from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache import BaseCache, caches
 
-from sophie_chat import conf
+from sophie_chat import async_cache, conf
 from sophie_chat.context import ContextSection
 
 logger = logging.getLogger(__name__)
@@ -75,17 +72,13 @@ def enabled() -> bool:
     return bool(_settings().get("ENABLED"))
 
 
-async def _call(method: str, *args: Any) -> Any:
-    cache = caches[_settings().get("CACHE_ALIAS", "default")]
-    func = getattr(cache, method)
-    if isinstance(cache, LocMemCache | DummyCache):
-        return func(*args)  # in-process: no thread hop
-    return await sync_to_async(func, thread_sensitive=False)(*args)
+def _cache() -> BaseCache:
+    return caches[_settings().get("CACHE_ALIAS", "default")]
 
 
 async def get(key: str) -> CachedAnswer | None:
     try:
-        value = await _call("get", key)
+        value = await async_cache.call(_cache(), "get", key)
     except Exception:
         logger.warning("Response cache read failed; treated as a miss", exc_info=True)
         return None
@@ -99,6 +92,7 @@ async def get(key: str) -> CachedAnswer | None:
 
 async def set(key: str, answer: CachedAnswer) -> None:
     try:
-        await _call("set", key, asdict(answer), _settings().get("TIMEOUT", 3600))
+        timeout = _settings().get("TIMEOUT", 3600)
+        await async_cache.call(_cache(), "set", key, asdict(answer), timeout)
     except Exception:
         logger.warning("Response cache write failed; answer not cached", exc_info=True)

@@ -11,11 +11,11 @@ from django.test import override_settings
 
 from sophie_chat import backends
 from sophie_chat.llm.base import (
-    ChatMessage,
     LLMChunk,
     LLMRequest,
     LLMTimeout,
     LLMUnavailable,
+    PromptMessage,
     Usage,
 )
 from sophie_chat.llm.dummy import DummyBackend
@@ -23,7 +23,7 @@ from sophie_chat.llm.dummy import DummyBackend
 
 def ask(question: str = "What are your opening hours?") -> LLMRequest:
     return LLMRequest(
-        messages=(ChatMessage("system", "Be brief."), ChatMessage("user", question)),
+        messages=(PromptMessage("system", "Be brief."), PromptMessage("user", question)),
     )
 
 

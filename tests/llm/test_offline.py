@@ -1,12 +1,12 @@
 """OfflineBackend: answers from the knowledge the turn retrieved, without a network."""
 
 from sophie_chat.knowledge.base import KnowledgeHit
-from sophie_chat.llm.base import ChatMessage, LLMRequest
+from sophie_chat.llm.base import LLMRequest, PromptMessage
 from sophie_chat.llm.offline import OfflineBackend
 
 
 def request(locale="en", hits=()):
-    return LLMRequest(messages=(ChatMessage("user", "question"),), locale=locale,
+    return LLMRequest(messages=(PromptMessage("user", "question"),), locale=locale,
                       knowledge=tuple(hits))
 
 

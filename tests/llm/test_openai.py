@@ -14,12 +14,12 @@ from django.test import override_settings
 from sophie_chat import backends
 from sophie_chat.llm import openai as openai_backend
 from sophie_chat.llm.base import (
-    ChatMessage,
     LLMChunk,
     LLMRateLimited,
     LLMRequest,
     LLMTimeout,
     LLMUnavailable,
+    PromptMessage,
     Usage,
 )
 from sophie_chat.llm.openai import OpenAIBackend, retry_after_seconds
@@ -32,8 +32,8 @@ QUESTION = "How do I book a cleaning for Friday?"
 def ask(question: str = QUESTION, **kwargs) -> LLMRequest:
     return LLMRequest(
         messages=(
-            ChatMessage("system", "You are Sophie, a helpful assistant."),
-            ChatMessage("user", question),
+            PromptMessage("system", "You are Sophie, a helpful assistant."),
+            PromptMessage("user", question),
         ),
         **kwargs,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sophie_chat.llm.base import ChatMessage, LLMRateLimited, LLMRequest
+from sophie_chat.llm.base import LLMRateLimited, LLMRequest, PromptMessage
 from sophie_chat.llm.openai import OpenAIBackend
 from tests.openai_server import split_into_deltas
 
@@ -51,7 +51,7 @@ def post_json(url: str, payload: object) -> object:
 
 
 def ask() -> LLMRequest:
-    return LLMRequest(messages=(ChatMessage("user", "Hello?"),))
+    return LLMRequest(messages=(PromptMessage("user", "Hello?"),))
 
 
 @pytest.mark.server

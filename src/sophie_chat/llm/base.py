@@ -34,7 +34,7 @@ Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
+class PromptMessage:
     """One message of the prompt, in the chat-completions shape."""
 
     role: Role
@@ -53,7 +53,7 @@ class LLMRequest:
     one) can answer from the knowledge base.
     """
 
-    messages: tuple[ChatMessage, ...]
+    messages: tuple[PromptMessage, ...]
     locale: str = "en"
     knowledge: tuple[KnowledgeHit, ...] = ()
     max_tokens: int | None = None
@@ -76,11 +76,19 @@ class LLMChunk:
 
 
 class LLMError(Exception):
-    """Base class of the errors a backend may raise from :meth:`stream`."""
+    """Base class of the errors a backend may raise from :meth:`stream`.
 
-    def __init__(self, message: str = "", *, cause: BaseException | None = None) -> None:
+    Raise it from the provider's exception (``raise LLMUnavailable("...") from
+    exc``): the engine's log line names that :attr:`cause`.
+    """
+
+    def __init__(self, message: str = "") -> None:
         super().__init__(message or self.__class__.__name__)
-        self.cause = cause
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The exception this error was raised from, if any."""
+        return self.__cause__
 
 
 class LLMTimeout(LLMError):
@@ -90,14 +98,8 @@ class LLMTimeout(LLMError):
 class LLMRateLimited(LLMError):
     """The provider refused the request for quota or rate reasons."""
 
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        cause: BaseException | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, cause=cause)
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 

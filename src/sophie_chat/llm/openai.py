@@ -169,7 +169,7 @@ class OpenAIBackend(BaseLLMBackend):
                 )
             except (openai.OpenAIError, TypeError, ValueError, RuntimeError) as exc:
                 raise self._failed(
-                    LLMUnavailable("The OpenAI client could not be created.", cause=exc)
+                    LLMUnavailable("The OpenAI client could not be created."), cause=exc
                 ) from exc
             self._clients[loop] = client
         return client
@@ -212,7 +212,7 @@ class OpenAIBackend(BaseLLMBackend):
 
         The usage chunk comes only when the server reports usage (see
         ``stream_usage``). Raises :class:`LLMTimeout`, :class:`LLMRateLimited`
-        or :class:`LLMUnavailable`, with the SDK's exception as ``cause``;
+        or :class:`LLMUnavailable`, raised from the SDK's exception;
         an error may come after some deltas were yielded (a broken stream).
         Closing the generator early closes the HTTP response.
         """
@@ -229,7 +229,7 @@ class OpenAIBackend(BaseLLMBackend):
                 stream=True,
             )
         except _FAILURES as exc:
-            raise self._failed(self._translate(exc), started) from exc
+            raise self._failed(self._translate(exc), started, cause=exc) from exc
 
         model = self.model_name
         finish_reason: str | None = None
@@ -257,7 +257,7 @@ class OpenAIBackend(BaseLLMBackend):
             except LLMUnavailable as error:
                 raise self._failed(error, started) from None
             except (*_FAILURES, AttributeError, TypeError) as exc:
-                raise self._failed(self._translate(exc), started) from exc
+                raise self._failed(self._translate(exc), started, cause=exc) from exc
         finally:
             # Also runs when the consumer stops early or is cancelled: the
             # HTTP response must not stay open until garbage collection.
@@ -274,26 +274,24 @@ class OpenAIBackend(BaseLLMBackend):
             yield LLMChunk(usage=usage, model=model, finish_reason=finish_reason)
 
     def _translate(self, exc: BaseException) -> LLMError:
-        """The contract's error for an SDK (or transport) exception."""
+        """The contract's error for an SDK (or transport) exception, to raise from it."""
         if isinstance(exc, (openai.APITimeoutError, *_TRANSPORT_TIMEOUTS)) and not _refused(exc):
-            return LLMTimeout("The model did not answer in time.", cause=exc)
+            return LLMTimeout("The model did not answer in time.")
         if isinstance(exc, openai.RateLimitError):
             return LLMRateLimited(
                 "The model provider is rate limiting requests.",
-                cause=exc,
                 retry_after=retry_after_seconds(exc.response.headers),
             )
         if isinstance(exc, openai.APIStatusError):
-            return LLMUnavailable(
-                f"The model provider answered with HTTP {exc.status_code}.", cause=exc
-            )
+            return LLMUnavailable(f"The model provider answered with HTTP {exc.status_code}.")
         if isinstance(exc, (openai.APIConnectionError, ConnectionError, *_TRANSPORT_TIMEOUTS)):
-            return LLMUnavailable("The model provider could not be reached.", cause=exc)
-        return LLMUnavailable("The model's response failed.", cause=exc)
+            return LLMUnavailable("The model provider could not be reached.")
+        return LLMUnavailable("The model's response failed.")
 
-    def _failed(self, error: LLMError, started: float | None = None) -> LLMError:
-        """Log ``error`` (never the prompt) and return it for raising."""
-        cause = error.cause
+    def _failed(
+        self, error: LLMError, started: float | None = None, *, cause: BaseException | None = None
+    ) -> LLMError:
+        """Log ``error`` and the ``cause`` it is raised from (never the prompt); return it."""
         status = getattr(cause, "status_code", None)
         logger.warning(
             "LLM call failed: %s (%s: %s)",

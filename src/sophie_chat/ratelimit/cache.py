@@ -12,14 +12,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core import checks
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.dummy import DummyCache
-from django.core.cache.backends.locmem import LocMemCache
 from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
+from sophie_chat import async_cache
 from sophie_chat.ratelimit.base import WindowedRateLimiter
 
 # Caches whose counters live in one process only.
@@ -52,40 +51,31 @@ class DjangoCacheStorage(Storage):
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return Exception
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        cache = self.cache
-        func = getattr(cache, method)
-        # LocMem is an in-process dict behind a lock: calling it directly
-        # avoids a thread hop. Network caches go to a worker thread.
-        if isinstance(cache, LocMemCache | DummyCache):
-            return func(*args)
-        return await sync_to_async(func, thread_sensitive=False)(*args)
-
     def _key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         full = self._key(key)
-        if await self._call("add", full, 0, expiry):
-            await self._call("set", f"{full}:exp", time.time() + expiry, expiry)
+        if await async_cache.call(self.cache, "add", full, 0, expiry):
+            await async_cache.call(self.cache, "set", f"{full}:exp", time.time() + expiry, expiry)
         try:
-            return int(await self._call("incr", full, amount))
+            return int(await async_cache.call(self.cache, "incr", full, amount))
         except ValueError:
             # Expired between add and incr: start a new window.
-            await self._call("set", full, amount, expiry)
-            await self._call("set", f"{full}:exp", time.time() + expiry, expiry)
+            await async_cache.call(self.cache, "set", full, amount, expiry)
+            await async_cache.call(self.cache, "set", f"{full}:exp", time.time() + expiry, expiry)
             return amount
 
     async def get(self, key: str) -> int:
-        return int(await self._call("get", self._key(key), 0) or 0)
+        return int(await async_cache.call(self.cache, "get", self._key(key), 0) or 0)
 
     async def get_expiry(self, key: str) -> float:
-        value = await self._call("get", f"{self._key(key)}:exp")
+        value = await async_cache.call(self.cache, "get", f"{self._key(key)}:exp")
         return float(value) if value is not None else time.time()
 
     async def check(self) -> bool:
         try:
-            await self._call("get", self._key("__check__"))
+            await async_cache.call(self.cache, "get", self._key("__check__"))
         except Exception:
             return False
         return True
@@ -95,7 +85,7 @@ class DjangoCacheStorage(Storage):
 
     async def clear(self, key: str) -> None:
         full = self._key(key)
-        await self._call("delete_many", [full, f"{full}:exp"])
+        await async_cache.call(self.cache, "delete_many", [full, f"{full}:exp"])
 
 
 class CacheRateLimiter(WindowedRateLimiter):
