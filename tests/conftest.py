@@ -24,7 +24,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 
-from sophie_chat import backends, consumers, db
+from sophie_chat import backends, db
+from sophie_chat.connections import registry
 from sophie_chat.routing import websocket_urlpatterns
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -86,8 +87,7 @@ def _fresh_state() -> Any:
         if config.get("BACKEND") == "django.core.cache.backends.locmem.LocMemCache":
             caches[alias].clear()
     backends.reset()
-    consumers._open_by_client.clear()
-    consumers._open_connections = 0
+    registry.reset()
     yield
     backends.reset()
 

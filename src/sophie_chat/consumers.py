@@ -1,8 +1,9 @@
-"""The WebSocket consumer: speaks protocol v1 (PROTOCOL.md) and nothing else.
+"""The WebSocket consumer: speaks protocol v1 (docs/protocol.md) and nothing else.
 
-Frames are validated by :mod:`sophie_chat.protocol`, turns are run by
-:mod:`sophie_chat.engine`, sessions are read and written by
-:mod:`sophie_chat.store`. User messages queue per connection and are
+Frames are validated and built by :mod:`sophie_chat.protocol`, turns are run
+by :mod:`sophie_chat.engine`, sessions are read and written by
+:mod:`sophie_chat.store`, connections are counted by
+:mod:`sophie_chat.connections`. User messages queue per connection and are
 answered one at a time, in order, in a worker task, so ``ping``,
 ``typing`` and ``feedback`` are answered while an answer streams.
 """
@@ -10,7 +11,6 @@ answered one at a time, in order, in a worker task, so ``ping``,
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
 from sophie_chat import conf, engine, groups, metrics, protocol, store
+from sophie_chat.connections import registry
 from sophie_chat.context import resolve_user_type
 from sophie_chat.exceptions import (
     ChatError,
@@ -43,43 +44,10 @@ logger = logging.getLogger(__name__)
 # client's errors are only counted in metrics, not written to the database.
 MAX_RECORDED_ERRORS_PER_CONNECTION = 50
 
-# Open connections of this process, in total and per client (user or IP).
-_open_connections = 0
-_open_by_client: collections.Counter[str] = collections.Counter()
-
-
-def open_connections() -> int:
-    """How many chat connections this process holds (for the health endpoint)."""
-    return _open_connections
-
 
 def group_name(session_id: str) -> str:
     """The channel group of a session; derived from its id, never taken from a client."""
     return f"sophie_chat.session.{session_id.replace('-', '')}"
-
-
-def message_object(message: StoredMessage) -> dict[str, Any]:
-    """A stored message in the protocol's message shape."""
-    data: dict[str, Any] = {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-        "status": message.status,
-    }
-    if message.client_message_id:
-        data["client_message_id"] = message.client_message_id
-    if message.reply_to:
-        data["reply_to"] = message.reply_to
-    if message.role == "assistant":
-        metadata = dict(message.metadata)
-        metadata.setdefault("sources", [])
-        metadata.setdefault("cached", False)
-        metadata.setdefault("fallback", False)
-        data["metadata"] = metadata
-    else:
-        data["metadata"] = dict(message.metadata)
-    return data
 
 
 def pick_locale(scope: dict[str, Any]) -> str:
@@ -143,30 +111,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         logger.debug("Chat connected", extra={"user_id": self.user_id, "locale": self.locale})
 
     def take_connection_slot(self) -> bool:
-        global _open_connections
         client = f"user:{self.user_id}" if self.user_id is not None else f"ip:{self.ip}"
-        if _open_connections >= conf.get("MAX_CONNECTIONS_PER_PROCESS") or _open_by_client[
-            client
-        ] >= conf.get("MAX_CONNECTIONS_PER_CLIENT"):
+        if not registry.open(client):
             logger.warning(
                 "Connection refused: cap reached",
-                extra={"client_kind": client.split(":")[0], "open_connections": _open_connections},
+                extra={"client_kind": client.split(":")[0], "open_connections": registry.total},
             )
             return False
-        _open_connections += 1
-        _open_by_client[client] += 1
         self.counted_as = client
         metrics.connection_opened()
         return True
 
     def release_connection_slot(self) -> None:
-        global _open_connections
         if self.counted_as is None:
             return
-        _open_connections -= 1
-        _open_by_client[self.counted_as] -= 1
-        if _open_by_client[self.counted_as] <= 0:
-            del _open_by_client[self.counted_as]
+        registry.close(self.counted_as)
         self.counted_as = None
         metrics.connection_closed()
 
@@ -338,7 +297,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             resume_token=make_resume_token(session.id),
             resumed=resumed,
             status=session.status,
-            history=[message_object(m) for m in history],
+            history=history,
             locale=self.locale,
         )
 
@@ -413,7 +372,7 @@ class _Sink:
         self.flusher: asyncio.Future[None] | None = None
 
     async def accepted(self, message: StoredMessage, *, new: bool) -> None:
-        frame = protocol.message_frame(message_object(message))
+        frame = protocol.message_frame(message)
         await self.consumer.send_frame(frame)
         if new:
             await self.consumer.to_group(frame)
@@ -453,6 +412,6 @@ class _Sink:
 
     async def finished(self, message: StoredMessage) -> None:
         await self._drain()
-        frame = protocol.stream_end_frame(message_object(message))
+        frame = protocol.stream_end_frame(message)
         await self.consumer.send_frame(frame)
         await self.consumer.to_group(frame)

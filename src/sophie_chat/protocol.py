@@ -4,7 +4,8 @@ Inbound: :func:`parse_frame` turns one text frame into a typed, frozen
 request (``SessionInit``, ``UserMessage``...) or raises a
 :class:`~sophie_chat.exceptions.ChatError` whose ``code`` is the protocol
 error code. Outbound: the ``*_frame`` functions build the JSON objects the
-server sends. Nothing here touches the database.
+server sends, and :func:`message_object` a stored message's shape inside
+them (docs/protocol.md). Nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
@@ -24,6 +25,9 @@ from sophie_chat.exceptions import (
     InvalidMessage,
     MessageTooLong,
 )
+
+if TYPE_CHECKING:
+    from sophie_chat.store import StoredMessage
 
 PROTOCOL_VERSION = 1
 MAX_CLIENT_MESSAGE_ID_LENGTH = 64
@@ -275,6 +279,28 @@ def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
+def message_object(message: StoredMessage) -> dict[str, Any]:
+    """A stored message in the protocol's message shape (``message``, ``stream_end``, history)."""
+    data: dict[str, Any] = {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+        "status": message.status,
+    }
+    if message.client_message_id:
+        data["client_message_id"] = message.client_message_id
+    if message.reply_to:
+        data["reply_to"] = message.reply_to
+    metadata = dict(message.metadata)
+    if message.role == "assistant":
+        metadata.setdefault("sources", [])
+        metadata.setdefault("cached", False)
+        metadata.setdefault("fallback", False)
+    data["metadata"] = metadata
+    return data
+
+
 def welcome_frame(
     *, name: str, avatar_url: str | None, greeting: str, limits: dict[str, Any]
 ) -> dict[str, Any]:
@@ -296,7 +322,7 @@ def session_frame(
     resume_token: str,
     resumed: bool,
     status: str,
-    history: list[dict[str, Any]],
+    history: list[StoredMessage],
     locale: str = "",
 ) -> dict[str, Any]:
     frame = {
@@ -305,15 +331,15 @@ def session_frame(
         "resume_token": resume_token,
         "resumed": resumed,
         "status": status,
-        "history": history,
+        "history": [message_object(message) for message in history],
     }
     if locale:
         frame["locale"] = locale
     return frame
 
 
-def message_frame(message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "message", "message": message}
+def message_frame(message: StoredMessage) -> dict[str, Any]:
+    return {"type": "message", "message": message_object(message)}
 
 
 def stream_start_frame(message_id: str, reply_to: str) -> dict[str, Any]:
@@ -324,8 +350,8 @@ def stream_delta_frame(message_id: str, delta: str) -> dict[str, Any]:
     return {"type": "stream_delta", "message_id": message_id, "delta": delta}
 
 
-def stream_end_frame(message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "stream_end", "message": message}
+def stream_end_frame(message: StoredMessage) -> dict[str, Any]:
+    return {"type": "stream_end", "message": message_object(message)}
 
 
 def typing_frame(is_typing: bool, role: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from sophie_chat import __version__, backends, conf
 from sophie_chat import metrics as metrics_module
-from sophie_chat.consumers import open_connections
+from sophie_chat.connections import registry
 from sophie_chat.protocol import PROTOCOL_VERSION
 
 
@@ -33,7 +33,7 @@ def health(request: HttpRequest) -> JsonResponse:
         "version": __version__,
         "protocol": PROTOCOL_VERSION,
         "database": "ok" if database_ok else "unavailable",
-        "connections": open_connections(),
+        "connections": registry.total,
         "llm": backends.llm().describe(),
     }
     return JsonResponse(payload, status=200 if database_ok else 503)
