@@ -69,19 +69,19 @@ async def test_a_conversation_waiting_on_a_lock_does_not_hold_up_the_others():
         waiting = asyncio.ensure_future(store.store_user_message(blocked, "Hello?", "b-1"))
         await asyncio.sleep(0.2)
 
-        message, _, new = await asyncio.wait_for(
+        question = await asyncio.wait_for(
             store.store_user_message(free, "Anyone there?", "f-1"), timeout=5
         )
 
-        assert new
-        assert message.content == "Anyone there?"
+        assert question.new
+        assert question.message.content == "Anyone there?"
         assert not waiting.done()
     finally:
         await locker.rollback()
         await locker.close()
-    stored, _, new = await asyncio.wait_for(waiting, timeout=5)
-    assert new
-    assert stored.content == "Hello?"
+    stored = await asyncio.wait_for(waiting, timeout=5)
+    assert stored.new
+    assert stored.message.content == "Hello?"
 
 
 @pytest.mark.postgres

@@ -1,10 +1,14 @@
-"""One conversation turn, start to end (DESIGN.md, "A turn").
+"""One conversation turn, start to end (docs/engine.md, "A turn").
 
 The consumer hands :func:`run_turn` a :class:`TurnRequest` and a
-:class:`TurnSink`; the engine rate-limits, stores, builds context, retrieves
-knowledge, answers from the response cache or the model (or a fallback),
-stores the answer, and tells the sink what happened as it happens. Errors a
-client should hear about are raised as :class:`~sophie_chat.exceptions.ChatError`.
+:class:`TurnSink`. A :class:`Turn` runs the steps of docs/engine.md in order,
+one method each, and :meth:`Turn.run` reads as that list: accept the message
+(or replay a re-send), limit, store, build the context and search the
+knowledge, answer from the response cache, the model or a fallback, store the
+answer and count it. The answer being written is one :class:`AnswerDraft`;
+what the turn reads and writes goes through one :class:`TurnRecords` (the
+database by default). Errors a client should hear about are raised as
+:class:`~sophie_chat.exceptions.ChatError`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.utils import translation
@@ -22,15 +28,27 @@ from django.utils.translation import gettext as _
 from sophie_chat import backends, conf, locks, metrics, quota, response_cache, store, unanswered
 from sophie_chat.context import ContextRequest, ContextSection, build_context
 from sophie_chat.exceptions import AIUnavailable, RateLimited, ServiceUnavailable
+from sophie_chat.history import HistoryItem
 from sophie_chat.knowledge.base import KnowledgeHit
-from sophie_chat.llm.base import LLMError, LLMRequest, LLMTimeout, Usage
+from sophie_chat.llm.base import (
+    BaseLLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMTimeout,
+    PromptMessage,
+    Usage,
+)
 from sophie_chat.models import ChatMessage
-from sophie_chat.prompts import HistoryItem, build_messages, prompt_tokens
+from sophie_chat.prompts import build_messages, prompt_tokens
 from sophie_chat.ratelimit.base import RateLimiterUnavailable
-from sophie_chat.store import AnswerRecord, SessionState, StoredMessage
+from sophie_chat.store import AnswerRecord, SessionState, StoredMessage, StoredQuestion
 from sophie_chat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
+
+COMPLETE = ChatMessage.Status.COMPLETE
+INTERRUPTED = ChatMessage.Status.INTERRUPTED
+FAILED = ChatMessage.Status.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +75,12 @@ class TurnRequest:
 
 
 class TurnSink(Protocol):
-    """What the engine reports, in order, while it runs a turn."""
+    """Where the engine reports a turn, in order, while it runs.
+
+    The consumer's sink turns the reports into frames for the visitor's tab
+    and the conversation's other tabs; any object with these coroutines can
+    take its place (the engine tests record them).
+    """
 
     async def accepted(self, message: StoredMessage, *, new: bool) -> None:
         """The user message is stored (``new``) or was stored before (a re-send)."""
@@ -75,8 +98,498 @@ class TurnSink(Protocol):
         """The answer is complete and stored."""
 
 
-def _log_text(text: str) -> str:
-    return text if conf.get("LOG_ALL_MESSAGES") else f"<{len(text)} characters>"
+class TurnRecords(Protocol):
+    """Everything a turn reads from and writes to storage, in one place.
+
+    :class:`DatabaseRecords` keeps conversations, token budgets, analytics
+    and unanswered questions in the database; another implementation (one
+    that keeps nothing, say) runs the same turn without leaving a trace.
+    """
+
+    async def find_resend(self, session_id: str, client_message_id: str) -> StoredQuestion | None:
+        """The stored message a re-send repeats, with its answer or its history; or None."""
+
+    async def store_question(
+        self, session_id: str, content: str, client_message_id: str | None
+    ) -> StoredQuestion:
+        """Store the visitor's message, idempotently on ``client_message_id``."""
+
+    async def store_answer(self, record: AnswerRecord) -> StoredMessage:
+        """Store an answer and count it in the conversation's analytics."""
+
+    async def count_event(self, session_id: str, counter: str) -> None:
+        """Add one to an analytics counter (``rate_limited`` or ``errors``)."""
+
+    async def tokens_left(self, budget: quota.Budget) -> int | None:
+        """What is left of the visitor's daily token budget (None: no budget)."""
+
+    async def spend_tokens(self, budget: quota.Budget, tokens: int) -> None:
+        """Count an answer's tokens against the budget."""
+
+    async def record_unanswered(
+        self, question: str, *, locale: str, reason: str, session_id: str
+    ) -> None:
+        """Count a question the knowledge base could not answer."""
+
+
+class DatabaseRecords:
+    """The turn's records in the database (:mod:`~sophie_chat.store`, quota, unanswered)."""
+
+    async def find_resend(self, session_id: str, client_message_id: str) -> StoredQuestion | None:
+        return await store.find_by_client_id(session_id, client_message_id)
+
+    async def store_question(
+        self, session_id: str, content: str, client_message_id: str | None
+    ) -> StoredQuestion:
+        return await store.store_user_message(session_id, content, client_message_id)
+
+    async def store_answer(self, record: AnswerRecord) -> StoredMessage:
+        return await store.store_answer(record)
+
+    async def count_event(self, session_id: str, counter: str) -> None:
+        await store.count_event(session_id, counter)
+
+    async def tokens_left(self, budget: quota.Budget) -> int | None:
+        return await quota.remaining(budget)
+
+    async def spend_tokens(self, budget: quota.Budget, tokens: int) -> None:
+        await quota.spend(budget, tokens)
+
+    async def record_unanswered(
+        self, question: str, *, locale: str, reason: str, session_id: str
+    ) -> None:
+        await unanswered.record(question, locale=locale, reason=reason, session_id=session_id)
+
+
+@dataclass(slots=True)
+class AnswerDraft:
+    """The answer being written: what the visitor was sent so far, and what will be stored."""
+
+    session_id: str
+    #: The question's id.
+    reply_to: str
+    model: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: ``time.monotonic()`` when the turn began to answer.
+    started_at: float = field(default_factory=time.monotonic)
+    parts: list[str] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)
+    #: The model's usage, added up over its rounds; None when it reported none.
+    usage: Usage | None = None
+    first_token_ms: int | None = None
+    cached: bool = False
+    fallback: bool = False
+    #: Further metadata: ``error``, ``interrupted``.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def content(self) -> str:
+        return "".join(self.parts)
+
+    def add_usage(self, usage: Usage) -> None:
+        """Add one model round's usage."""
+        if self.usage is None:
+            self.usage = usage
+        else:
+            self.usage = Usage(
+                prompt_tokens=self.usage.prompt_tokens + usage.prompt_tokens,
+                completion_tokens=self.usage.completion_tokens + usage.completion_tokens,
+            )
+
+    def record(self, status: str, *, cache_key: str = "") -> AnswerRecord:
+        """The answer as stored, with ``status`` (``cache_key``: the cache entry it fills)."""
+        return AnswerRecord(
+            id=self.id,
+            session_id=self.session_id,
+            reply_to=self.reply_to,
+            content=self.content,
+            status=status,
+            metadata={
+                "sources": self.sources,
+                "cached": self.cached,
+                "fallback": self.fallback,
+                "model": self.model,
+                **self.extra,
+            },
+            first_token_ms=self.first_token_ms,
+            total_ms=_ms_since(self.started_at),
+            prompt_tokens=self.usage.prompt_tokens if self.usage else None,
+            completion_tokens=self.usage.completion_tokens if self.usage else None,
+            cache_key=cache_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Grounds:
+    """What an answer is built on."""
+
+    question: StoredMessage
+    history: list[HistoryItem]
+    context: list[ContextSection]
+    hits: list[KnowledgeHit]
+    #: The response cache key, when the question may be answered from the cache.
+    cache_key: str | None
+
+
+async def run_turn(
+    request: TurnRequest, sink: TurnSink, records: TurnRecords | None = None
+) -> None:
+    """Run one turn; ``records`` defaults to the database.
+
+    Turns of one session run one at a time (see :mod:`sophie_chat.locks`).
+    """
+    async with locks.turn_lock(request.session.id):
+        await Turn(request, sink, records or DatabaseRecords()).run()
+
+
+class Turn:
+    """One turn's steps; :meth:`run` calls them in the order of docs/engine.md."""
+
+    def __init__(self, request: TurnRequest, sink: TurnSink, records: TurnRecords) -> None:
+        self.request = request
+        self.sink = sink
+        self.records = records
+        self.session_id = request.session.id
+        self.locale = request.locale or request.session.locale
+        self.reply_to = request.client_message_id
+        self.budget = quota.budget_for(request.visitor.user_id, request.visitor.ip)
+        #: Read once, when the budget is checked; it caps the answer's length.
+        self.tokens_left: int | None = None
+        #: The knowledge search, started as early as the question's text is known.
+        self.search: asyncio.Future[list[KnowledgeHit]] | None = None
+
+    async def run(self) -> None:
+        """Steps 1 to 3 accept the question; 4 to 9 answer it."""
+        try:
+            question = await self.accept()  # a re-send, or rate limit, budget, store
+            if question.answer is not None:
+                await self.replay(question.answer)
+                return
+            llm = backends.llm()
+            draft = AnswerDraft(self.session_id, question.message.id, model=llm.model_name)
+            self.knowledge_search(question.message.content)
+            async with self.typing_indicator():
+                grounds = await self.ground(question, llm.model_name)  # steps 4 and 5
+                draft.sources = answer_sources(grounds.hits)
+                if await self.answer_from_cache(grounds, draft):  # step 6
+                    return
+                request = self.model_request(grounds)
+                try:
+                    await self.ask_model(llm, request, draft)  # step 7
+                except LLMError as error:
+                    await self.fall_back(grounds, draft, error)  # step 8
+                else:
+                    await self.finish(grounds, draft, request)  # step 9
+        finally:
+            # A search nobody waits for any more (a replay, a failure) is dropped.
+            if self.search is not None:
+                self.search.cancel()
+
+    # -- steps 1 to 3: accept or replay, limit, store --------------------------------
+
+    async def accept(self) -> StoredQuestion:
+        """The question to answer, stored and acknowledged; or a re-send's stored answer."""
+        resent = await self.find_resend()
+        if resent is not None:
+            await self.sink.accepted(resent.message, new=False)
+            if resent.answer is None:
+                # Stored but never answered (a crash or a refused model): answered now.
+                await self.check_budget()
+            return resent
+        await self.check_rate_limit()
+        # Before anything is stored: a spent budget refuses the message like a rate limit.
+        await self.check_budget()
+        question = await self.store_question()
+        await self.sink.accepted(question.message, new=question.new)
+        return question
+
+    async def find_resend(self) -> StoredQuestion | None:
+        if not (self.request.client_message_id and self.request.may_be_resent):
+            return None
+        return await self.records.find_resend(self.session_id, self.request.client_message_id)
+
+    async def check_rate_limit(self) -> None:
+        """Raise :class:`RateLimited` (or :class:`ServiceUnavailable`, the limiter down)."""
+        limiter = backends.rate_limiter()
+        for key in rate_limit_keys(self.session_id, self.request.visitor):
+            try:
+                decision = await limiter.hit(key)
+            except RateLimiterUnavailable as exc:
+                if conf.get("RATE_LIMIT_FAIL_OPEN"):
+                    logger.warning(
+                        "Rate limiter unavailable; message allowed (RATE_LIMIT_FAIL_OPEN)",
+                        exc_info=exc,
+                        extra={"session_id": self.session_id},
+                    )
+                    return
+                logger.error(
+                    "Rate limiter unavailable; message refused",
+                    exc_info=exc,
+                    extra={"session_id": self.session_id},
+                )
+                raise ServiceUnavailable(reply_to=self.reply_to) from exc
+            if not decision.allowed:
+                logger.info(
+                    "Rate limited",
+                    extra={
+                        "session_id": self.session_id,
+                        "key_kind": key.split(":", 1)[0],
+                        "retry_after": decision.retry_after,
+                    },
+                )
+                await self.records.count_event(self.session_id, "rate_limited")
+                raise RateLimited(retry_after=decision.retry_after, reply_to=self.reply_to)
+
+    async def check_budget(self) -> None:
+        """Raise :class:`~sophie_chat.exceptions.QuotaExceeded` when the daily budget is spent."""
+        self.tokens_left = await self.records.tokens_left(self.budget)
+        quota.check(self.budget, self.tokens_left, reply_to=self.reply_to)
+
+    async def store_question(self) -> StoredQuestion:
+        """Store the message; the knowledge is searched meanwhile.
+
+        The search needs only the text, and the two wait on different connections.
+        """
+        self.knowledge_search(self.request.content)
+        question = await self.records.store_question(
+            self.session_id, self.request.content, self.request.client_message_id
+        )
+        logger.info(
+            "Message stored",
+            extra={
+                "session_id": self.session_id,
+                "message_id": question.message.id,
+                "text": _log_text(self.request.content),
+            },
+        )
+        if not question.new and self.search is not None:
+            # Stored before, meanwhile: its stored text is what is answered (or replayed).
+            self.search.cancel()
+            self.search = None
+        return question
+
+    async def replay(self, answer: StoredMessage) -> None:
+        """Send a re-send's stored answer again, through the one path clients know."""
+        await self.sink.started(answer.id, answer.reply_to or "")
+        if answer.content:
+            await self.sink.delta(answer.id, answer.content)
+        await self.sink.finished(answer)
+
+    # -- steps 4 and 5: context and knowledge ----------------------------------------
+
+    def knowledge_search(self, question: str) -> asyncio.Future[list[KnowledgeHit]]:
+        """The search for ``question``: the one begun while it was stored, or a new one."""
+        if self.search is None:
+            self.search = asyncio.ensure_future(search_knowledge(question, self.locale))
+        return self.search
+
+    @asynccontextmanager
+    async def typing_indicator(self) -> AsyncIterator[None]:
+        """``typing`` on while the answer is prepared (its ``stream_start`` ends it).
+
+        A turn that ends without an answer turns it off itself.
+        """
+        announced = False
+        if conf.get("ENABLE_TYPING_INDICATOR"):
+            await self.sink.typing(True)
+            announced = True
+        try:
+            yield
+        except BaseException:
+            if announced:
+                await asyncio.shield(self.sink.typing(False))
+            raise
+
+    async def ground(self, question: StoredQuestion, model_name: str) -> Grounds:
+        """The context and the knowledge hits; the cache key when the cache may answer."""
+        visitor = self.request.visitor
+        session = self.request.session
+        context = await build_context(
+            ContextRequest(
+                user=visitor.user,
+                user_id=visitor.user_id,
+                user_type=visitor.user_type,
+                session_id=self.session_id,
+                locale=self.locale,
+                page=session.context.get("page") or {},
+                session_context=session.context,
+                question=question.message.content,
+            )
+        )
+        hits = await self.knowledge_search(question.message.content)
+        key = await self.cache_key(question, context, model_name)
+        return Grounds(question.message, question.history, context, hits, key)
+
+    async def cache_key(
+        self, question: StoredQuestion, context: list[ContextSection], model_name: str
+    ) -> str | None:
+        if not response_cache.enabled():
+            return None
+        prior_user_messages = sum(1 for item in question.history if item.role == "user")
+        if not response_cache.is_cacheable(
+            prior_user_messages=prior_user_messages, context=context
+        ):
+            return None
+        try:
+            version = await backends.knowledge().version()
+        except Exception:
+            logger.warning("Knowledge version unavailable; answer not cached", exc_info=True)
+            return None
+        return response_cache.cache_key(
+            question=question.message.content,
+            locale=self.locale,
+            knowledge_version=version,
+            user_type=self.request.visitor.user_type,
+            context=context,
+            model=model_name,
+        )
+
+    # -- steps 6 to 9: answer from the cache, the model or a fallback; store, count -----
+
+    async def say(self, draft: AnswerDraft, text: str) -> None:
+        """Send the next piece of the answer; the first one starts it."""
+        if draft.first_token_ms is None:
+            draft.first_token_ms = _ms_since(draft.started_at)
+            await self.sink.started(draft.id, draft.reply_to)
+        draft.parts.append(text)
+        await self.sink.delta(draft.id, text)
+
+    async def answer_from_cache(self, grounds: Grounds, draft: AnswerDraft) -> bool:
+        """Answer with the cached answer to the same standalone question, if there is one."""
+        if grounds.cache_key is None:
+            return False
+        cached = await response_cache.get(grounds.cache_key)
+        if cached is None:
+            return False
+        draft.cached, draft.model, draft.sources = True, cached.model, cached.sources
+        draft.usage = Usage(prompt_tokens=0, completion_tokens=0)
+        await self.say(draft, cached.content)
+        await self.sink.finished(await self.records.store_answer(draft.record(COMPLETE)))
+        await self.note_unanswered(grounds, cached.content)
+        return True
+
+    def model_request(self, grounds: Grounds) -> LLMRequest:
+        """The prompt (docs/prompts.md), with what a backend without a model needs."""
+        messages = build_messages(
+            locale=self.locale,
+            question=grounds.question.content,
+            history=grounds.history,
+            knowledge=grounds.hits,
+            context=grounds.context,
+        )
+        return LLMRequest(
+            messages=messages,
+            locale=self.locale,
+            knowledge=tuple(grounds.hits),
+            max_tokens=_max_tokens(self.tokens_left),
+        )
+
+    async def ask_model(self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft) -> None:
+        """Stream the model's answer to the visitor within ``RESPONSE_TIMEOUT_SECONDS``.
+
+        Raises :class:`LLMError` (:class:`LLMTimeout` when the time is up). When
+        the visitor leaves (the turn is cancelled), what was said is kept.
+        """
+        seconds = conf.get("RESPONSE_TIMEOUT_SECONDS")
+        try:
+            async with asyncio.timeout(seconds):
+                await self.model_round(llm, request, draft)
+        except TimeoutError as exc:
+            raise LLMTimeout(f"no complete answer within {seconds} s") from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self.keep_interrupted(request, draft))
+            raise
+
+    async def model_round(
+        self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft
+    ) -> None:
+        """One call of the model: its text relayed as it comes, its usage added up."""
+        stream = llm.stream(request)
+        try:
+            async for chunk in stream:
+                if chunk.delta:
+                    await self.say(draft, chunk.delta)
+                if chunk.usage is not None:
+                    draft.add_usage(chunk.usage)
+                if chunk.model:
+                    draft.model = chunk.model
+        finally:
+            await stream.aclose()
+
+    async def keep_interrupted(self, request: LLMRequest, draft: AnswerDraft) -> None:
+        """The visitor left mid-answer: store what was said, marked interrupted; count it."""
+        if draft.parts:
+            draft.extra["interrupted"] = True
+            await self.records.store_answer(draft.record(INTERRUPTED))
+        await self.spend_tokens(request.messages, draft)
+        logger.info(
+            "Answer interrupted", extra={"session_id": self.session_id, "message_id": draft.id}
+        )
+
+    async def fall_back(self, grounds: Grounds, draft: AnswerDraft, error: LLMError) -> None:
+        """The model failed: answer from the knowledge base or ``FALLBACK_MESSAGE``.
+
+        With ``FALLBACK_RESPONSES`` off, raise :class:`AIUnavailable` (after
+        storing what the model said, marked failed).
+        """
+        _log_model_failure(self.session_id, error)
+        metrics.model_error(type(error).__name__)
+        await self.records.count_event(self.session_id, "errors")
+        draft.extra["error"] = type(error).__name__
+        if not conf.get("FALLBACK_RESPONSES"):
+            if draft.parts:
+                await self.sink.finished(await self.records.store_answer(draft.record(FAILED)))
+            raise AIUnavailable(reply_to=self.reply_to or grounds.question.id) from error
+        text = fallback_text(grounds.hits, self.locale)
+        await self.say(draft, "\n\n" + text if draft.parts else text)
+        draft.fallback = True
+        await self.sink.finished(await self.records.store_answer(draft.record(COMPLETE)))
+        await self.note_unanswered(grounds, "")
+
+    async def finish(self, grounds: Grounds, draft: AnswerDraft, request: LLMRequest) -> None:
+        """Store the model's answer, fill the cache, count its tokens; then ``stream_end``."""
+        key = grounds.cache_key
+        stored = await self.records.store_answer(draft.record(COMPLETE, cache_key=key or ""))
+        logger.info(
+            "Answer stored",
+            extra={
+                "session_id": self.session_id,
+                "message_id": draft.id,
+                "model": draft.model,
+                "first_token_ms": draft.first_token_ms,
+                "total_ms": _ms_since(draft.started_at),
+                "text": _log_text(stored.content),
+            },
+        )
+        if key is not None and stored.content:
+            answer = response_cache.CachedAnswer(stored.content, draft.sources, draft.model)
+            await response_cache.set(key, answer)
+        # Counted before stream_end: the visitor's next message, in any of their
+        # conversations, must find the budget spent.
+        await self.spend_tokens(request.messages, draft)
+        await self.sink.finished(stored)
+        await self.note_unanswered(grounds, stored.content)
+
+    async def spend_tokens(self, messages: Sequence[PromptMessage], draft: AnswerDraft) -> None:
+        """Count what the answer cost against the daily budget, when there is one."""
+        if self.budget:
+            await self.records.spend_tokens(
+                self.budget, _tokens_spent(messages, draft.usage, draft.content)
+            )
+
+    async def note_unanswered(self, grounds: Grounds, answer: str) -> None:
+        """Record the question when nothing was found for it or the answer says so."""
+        question = grounds.question.content
+        reason = unanswered.reason_for(
+            question,
+            searched=bool(conf.get("KNOWLEDGE_RESULTS")),
+            hits=len(grounds.hits),
+            answer=answer,
+        )
+        if reason is not None:
+            await self.records.record_unanswered(
+                question, locale=self.locale, reason=reason, session_id=self.session_id
+            )
 
 
 def rate_limit_keys(session_id: str, visitor: Visitor) -> list[str]:
@@ -92,102 +605,8 @@ def rate_limit_keys(session_id: str, visitor: Visitor) -> list[str]:
     return keys
 
 
-async def check_rate_limit(session_id: str, visitor: Visitor, reply_to: str | None) -> None:
-    limiter = backends.rate_limiter()
-    for key in rate_limit_keys(session_id, visitor):
-        try:
-            decision = await limiter.hit(key)
-        except RateLimiterUnavailable as exc:
-            if conf.get("RATE_LIMIT_FAIL_OPEN"):
-                logger.warning(
-                    "Rate limiter unavailable; message allowed (RATE_LIMIT_FAIL_OPEN)",
-                    exc_info=exc,
-                    extra={"session_id": session_id},
-                )
-                return
-            logger.error(
-                "Rate limiter unavailable; message refused",
-                exc_info=exc,
-                extra={"session_id": session_id},
-            )
-            raise ServiceUnavailable(reply_to=reply_to) from exc
-        if not decision.allowed:
-            logger.info(
-                "Rate limited",
-                extra={
-                    "session_id": session_id,
-                    "key_kind": key.split(":", 1)[0],
-                    "retry_after": decision.retry_after,
-                },
-            )
-            await store.count_event(session_id, "rate_limited")
-            raise RateLimited(retry_after=decision.retry_after, reply_to=reply_to)
-
-
-async def run_turn(request: TurnRequest, sink: TurnSink) -> None:
-    """Run one turn. Turns of one session run one at a time (see :mod:`sophie_chat.locks`)."""
-    async with locks.turn_lock(request.session.id):
-        await _run_turn(request, sink)
-
-
-async def _run_turn(request: TurnRequest, sink: TurnSink) -> None:
-    session_id = request.session.id
-    reply_to = request.client_message_id
-    if request.client_message_id and request.may_be_resent:
-        found = await store.find_by_client_id(session_id, request.client_message_id)
-        if found is not None:
-            message, answer = found
-            await sink.accepted(message, new=False)
-            if answer is not None:
-                await _replay(answer, sink)
-            else:
-                # Stored but never answered (a crash or a refused model): answer it now.
-                await quota.check(_budget(request), reply_to=reply_to)
-                history = await store.history_before(session_id, message.id)
-                await _answer(request, message, history, sink)
-            return
-    await check_rate_limit(session_id, request.visitor, reply_to)
-    # Before anything is stored: a spent budget refuses the message like a rate limit.
-    await quota.check(_budget(request), reply_to=reply_to)
-    # The knowledge base is searched while the message is stored: the search
-    # needs only the text, and the two wait on different connections.
-    search = asyncio.ensure_future(_search(request.content, _locale(request)))
-    try:
-        message, history, new = await store.store_user_message(
-            session_id, request.content, request.client_message_id
-        )
-        logger.info(
-            "Message stored",
-            extra={
-                "session_id": session_id,
-                "message_id": message.id,
-                "text": _log_text(request.content),
-            },
-        )
-        await sink.accepted(message, new=new)
-        if not new:
-            # A re-send: the stored text is what is answered (or replayed), and
-            # _answer searches for it again.
-            search.cancel()
-            found = await store.find_by_client_id(session_id, message.client_message_id or "")
-            if found is not None and found[1] is not None:
-                await _replay(found[1], sink)
-                return
-    except BaseException:
-        search.cancel()
-        raise
-    await _answer(request, message, history, sink, search if new else None)
-
-
-async def _replay(answer: StoredMessage, sink: TurnSink) -> None:
-    """Send a stored answer again through the one path clients know."""
-    await sink.started(answer.id, answer.reply_to or "")
-    if answer.content:
-        await sink.delta(answer.id, answer.content)
-    await sink.finished(answer)
-
-
-async def _search(question: str, locale: str) -> list[KnowledgeHit]:
+async def search_knowledge(question: str, locale: str) -> list[KnowledgeHit]:
+    """The ``KNOWLEDGE_RESULTS`` best entries; none when the source fails (logged)."""
     limit = conf.get("KNOWLEDGE_RESULTS")
     if not limit:
         return []
@@ -196,299 +615,6 @@ async def _search(question: str, locale: str) -> list[KnowledgeHit]:
     except Exception:
         logger.exception("Knowledge search failed; answering without it")
         return []
-
-
-def _locale(request: TurnRequest) -> str:
-    return request.locale or request.session.locale
-
-
-async def _answer(
-    request: TurnRequest,
-    question: StoredMessage,
-    history: list[HistoryItem],
-    sink: TurnSink,
-    search: asyncio.Future[list[KnowledgeHit]] | None = None,
-) -> None:
-    """Answer a stored question; ``search`` is its knowledge search, if started already."""
-    started_at = time.monotonic()
-    typing = conf.get("ENABLE_TYPING_INDICATOR")
-    if search is None:
-        search = asyncio.ensure_future(_search(question.content, _locale(request)))
-    announced = False
-    try:
-        if typing:
-            await sink.typing(True)
-            announced = True
-        await _compose(request, question, history, sink, started_at, search)
-    except BaseException:
-        search.cancel()
-        # Answers end the indicator with stream_start; a turn without one must say so.
-        if announced:
-            await asyncio.shield(sink.typing(False))
-        raise
-
-
-async def _compose(
-    request: TurnRequest,
-    question: StoredMessage,
-    history: list[HistoryItem],
-    sink: TurnSink,
-    started_at: float,
-    search: asyncio.Future[list[KnowledgeHit]],
-) -> None:
-    session = request.session
-    locale = _locale(request)
-    context = await build_context(
-        ContextRequest(
-            user=request.visitor.user,
-            user_id=request.visitor.user_id,
-            user_type=request.visitor.user_type,
-            session_id=session.id,
-            locale=locale,
-            page=session.context.get("page") or {},
-            session_context=session.context,
-            question=question.content,
-        )
-    )
-    hits = await search
-    sources = answer_sources(hits)
-    answer_id = str(uuid.uuid4())
-    llm = backends.llm()
-
-    key = await _cache_key(request, question, history, context, llm.model_name, locale)
-    if key is not None:
-        cached = await response_cache.get(key)
-        if cached is not None:
-            await sink.started(answer_id, question.id)
-            await sink.delta(answer_id, cached.content)
-            stored = await store.store_answer(
-                AnswerRecord(
-                    id=answer_id,
-                    session_id=session.id,
-                    reply_to=question.id,
-                    content=cached.content,
-                    status=ChatMessage.Status.COMPLETE,
-                    metadata={
-                        "sources": cached.sources,
-                        "cached": True,
-                        "fallback": False,
-                        "model": cached.model,
-                    },
-                    first_token_ms=_ms_since(started_at),
-                    total_ms=_ms_since(started_at),
-                    prompt_tokens=0,
-                    completion_tokens=0,
-                )
-            )
-            await sink.finished(stored)
-            await _note_unanswered(request, question, locale, hits, cached.content)
-            return
-
-    messages = build_messages(
-        locale=locale, question=question.content, history=history, knowledge=hits, context=context
-    )
-    budget = _budget(request)
-    llm_request = LLMRequest(
-        messages=messages,
-        locale=locale,
-        knowledge=tuple(hits),
-        max_tokens=_max_tokens(await quota.remaining(budget)),
-    )
-    parts: list[str] = []
-    first_token_ms: int | None = None
-    usage: Usage | None = None
-    model = llm.model_name
-    error: LLMError | None = None
-
-    async def relay() -> None:
-        nonlocal first_token_ms, usage, model
-        stream = llm.stream(llm_request)
-        try:
-            async for chunk in stream:
-                if chunk.delta:
-                    if first_token_ms is None:
-                        first_token_ms = _ms_since(started_at)
-                        await sink.started(answer_id, question.id)
-                    parts.append(chunk.delta)
-                    await sink.delta(answer_id, chunk.delta)
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.model:
-                    model = chunk.model
-        finally:
-            await stream.aclose()
-
-    def record(status: str, extra: dict[str, Any], cache_key: str = "") -> AnswerRecord:
-        return AnswerRecord(
-            id=answer_id,
-            session_id=session.id,
-            reply_to=question.id,
-            content="".join(parts),
-            status=status,
-            metadata={
-                "sources": sources,
-                "cached": False,
-                "fallback": False,
-                "model": model,
-                **extra,
-            },
-            first_token_ms=first_token_ms,
-            total_ms=_ms_since(started_at),
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            cache_key=cache_key,
-        )
-
-    try:
-        async with asyncio.timeout(conf.get("RESPONSE_TIMEOUT_SECONDS")):
-            await relay()
-    except TimeoutError as exc:
-        error = LLMTimeout(f"no complete answer within {conf.get('RESPONSE_TIMEOUT_SECONDS')} s")
-        error.__cause__ = exc
-    except LLMError as exc:
-        error = exc
-    except asyncio.CancelledError:
-        # The visitor left mid-answer: keep what was said, marked interrupted.
-        if parts:
-            await asyncio.shield(
-                store.store_answer(record(ChatMessage.Status.INTERRUPTED, {"interrupted": True}))
-            )
-        if budget:
-            spent = _tokens_spent(messages, usage, "".join(parts))
-            await asyncio.shield(quota.spend(budget, spent))
-        logger.info("Answer interrupted", extra={"session_id": session.id, "message_id": answer_id})
-        raise
-
-    if error is None:
-        stored = await store.store_answer(
-            record(ChatMessage.Status.COMPLETE, {}, cache_key=key or "")
-        )
-        logger.info(
-            "Answer stored",
-            extra={
-                "session_id": session.id,
-                "message_id": answer_id,
-                "model": model,
-                "first_token_ms": first_token_ms,
-                "total_ms": _ms_since(started_at),
-                "text": _log_text(stored.content),
-            },
-        )
-        if key is not None and stored.content:
-            await response_cache.set(
-                key,
-                response_cache.CachedAnswer(content=stored.content, sources=sources, model=model),
-            )
-        if budget:
-            # Counted before stream_end: the visitor's next message, in any of
-            # their conversations, must find the budget spent.
-            await quota.spend(budget, _tokens_spent(messages, usage, stored.content))
-        await sink.finished(stored)
-        await _note_unanswered(request, question, locale, hits, stored.content)
-        return
-
-    # The backend logged the cause; this records what the turn did about it.
-    logger.warning(
-        "Model failed (%s: %s; cause: %s); %s",
-        type(error).__name__,
-        error,
-        f"{type(error.cause).__name__}: {error.cause}" if error.cause else "-",
-        "answering with a fallback" if conf.get("FALLBACK_RESPONSES") else "no answer",
-        extra={
-            "session_id": session.id,
-            "error": type(error).__name__,
-            "cause": type(error.cause).__name__ if error.cause else None,
-        },
-    )
-    metrics.model_error(type(error).__name__)
-    await store.count_event(session.id, "errors")
-    error_name = type(error).__name__
-    if not conf.get("FALLBACK_RESPONSES"):
-        if parts:
-            await sink.finished(
-                await store.store_answer(record(ChatMessage.Status.FAILED, {"error": error_name}))
-            )
-        raise AIUnavailable(reply_to=request.client_message_id or question.id)
-    text = fallback_text(hits, locale)
-    if parts:
-        text = "\n\n" + text
-    else:
-        first_token_ms = _ms_since(started_at)
-        await sink.started(answer_id, question.id)
-    parts.append(text)
-    await sink.delta(answer_id, text)
-    await sink.finished(
-        await store.store_answer(
-            record(ChatMessage.Status.COMPLETE, {"fallback": True, "error": error_name})
-        )
-    )
-    await _note_unanswered(request, question, locale, hits, "")
-
-
-def _budget(request: TurnRequest) -> quota.Budget:
-    return quota.budget_for(request.visitor.user_id, request.visitor.ip)
-
-
-def _max_tokens(left_today: int | None) -> int | None:
-    """``MAX_ANSWER_TOKENS``, lowered to what is left of the daily budget."""
-    cap = conf.get("MAX_ANSWER_TOKENS")
-    if left_today is None:
-        return cap
-    return max(1, left_today if cap is None else min(cap, left_today))
-
-
-def _tokens_spent(messages: Any, usage: Usage | None, answer: str) -> int:
-    """What an answer cost: the backend's usage report, else the configured count."""
-    if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
-        return usage.prompt_tokens + usage.completion_tokens
-    return prompt_tokens(messages) + (count_tokens(answer) if answer else 0)
-
-
-async def _note_unanswered(
-    request: TurnRequest,
-    question: StoredMessage,
-    locale: str,
-    hits: list[KnowledgeHit],
-    answer: str,
-) -> None:
-    reason = unanswered.reason_for(
-        question.content,
-        searched=bool(conf.get("KNOWLEDGE_RESULTS")),
-        hits=len(hits),
-        answer=answer,
-    )
-    if reason is not None:
-        await unanswered.record(
-            question.content, locale=locale, reason=reason, session_id=request.session.id
-        )
-
-
-async def _cache_key(
-    request: TurnRequest,
-    question: StoredMessage,
-    history: list[HistoryItem],
-    context: list[ContextSection],
-    model: str,
-    locale: str,
-) -> str | None:
-    if not response_cache.enabled():
-        return None
-    prior_user_messages = sum(1 for item in history if item.role == "user")
-    if not response_cache.is_cacheable(prior_user_messages=prior_user_messages, context=context):
-        return None
-    try:
-        version = await backends.knowledge().version()
-    except Exception:
-        logger.warning("Knowledge version unavailable; answer not cached", exc_info=True)
-        return None
-    return response_cache.cache_key(
-        question=question.content,
-        locale=locale,
-        knowledge_version=version,
-        user_type=request.visitor.user_type,
-        context=context,
-        model=model,
-    )
 
 
 def answer_sources(hits: list[KnowledgeHit]) -> list[dict[str, str]]:
@@ -515,6 +641,42 @@ def fallback_text(hits: list[KnowledgeHit], locale: str) -> str:
         if configured:
             return configured
         return _("Sorry, I can't answer right now. Please try again in a few minutes.")
+
+
+def _log_model_failure(session_id: str, error: LLMError) -> None:
+    # The backend logged the cause; this records what the turn did about it.
+    cause = error.cause
+    logger.warning(
+        "Model failed (%s: %s; cause: %s); %s",
+        type(error).__name__,
+        error,
+        f"{type(cause).__name__}: {cause}" if cause else "-",
+        "answering with a fallback" if conf.get("FALLBACK_RESPONSES") else "no answer",
+        extra={
+            "session_id": session_id,
+            "error": type(error).__name__,
+            "cause": type(cause).__name__ if cause else None,
+        },
+    )
+
+
+def _max_tokens(left_today: int | None) -> int | None:
+    """``MAX_ANSWER_TOKENS``, lowered to what is left of the daily budget."""
+    cap = conf.get("MAX_ANSWER_TOKENS")
+    if left_today is None:
+        return cap
+    return max(1, left_today if cap is None else min(cap, left_today))
+
+
+def _tokens_spent(messages: Sequence[PromptMessage], usage: Usage | None, answer: str) -> int:
+    """What an answer cost: the backend's usage report, else the configured count."""
+    if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+        return usage.prompt_tokens + usage.completion_tokens
+    return prompt_tokens(messages) + (count_tokens(answer) if answer else 0)
+
+
+def _log_text(text: str) -> str:
+    return text if conf.get("LOG_ALL_MESSAGES") else f"<{len(text)} characters>"
 
 
 def _ms_since(start: float) -> int:

@@ -8,13 +8,13 @@ system prompt declares to be data, never instructions, so text inside them
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 from django.utils import translation
 
 from sophie_chat import conf, tokens
 from sophie_chat.context import ContextSection
+from sophie_chat.history import HistoryItem
 from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.llm.base import PromptMessage
 
@@ -119,12 +119,6 @@ def context_section(sections: Sequence[ContextSection]) -> str:
         )
     body = "\n".join(lines) if lines else "(nothing known)"
     return f"{DATA_OPEN.format(label=label)}\n{body}\n{DATA_CLOSE.format(label=label)}"
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryItem:
-    role: str
-    content: str
 
 
 def _cost(text: str) -> int:

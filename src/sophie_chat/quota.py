@@ -16,10 +16,14 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from sophie_chat import conf, store
+from sophie_chat import conf
+from sophie_chat.db import database_call
 from sophie_chat.exceptions import QuotaExceeded
+from sophie_chat.models import TokenUsage
 
 logger = logging.getLogger(__name__)
 
@@ -59,23 +63,44 @@ async def remaining(budget: Budget) -> int | None:
     """Tokens left today (the smallest over the subjects), or None without a budget."""
     if not budget:
         return None
-    used = await store.tokens_used([subject for subject, _ in budget.subjects], today())
+    used = await tokens_used([subject for subject, _ in budget.subjects], today())
     return min(limit - used.get(subject, 0) for subject, limit in budget.subjects)
 
 
-async def check(budget: Budget, *, reply_to: str | None) -> int | None:
-    """Raise :class:`QuotaExceeded` when the budget is spent; else the tokens left (or None)."""
-    left = await remaining(budget)
+def check(budget: Budget, left: int | None, *, reply_to: str | None) -> None:
+    """Raise :class:`QuotaExceeded` when ``left`` (from :func:`remaining`) says it is spent."""
     if left is not None and left <= 0:
         logger.info(
             "Daily token budget spent",
             extra={"subjects": [subject.split(":", 1)[0] for subject, _ in budget.subjects]},
         )
         raise QuotaExceeded(retry_after=seconds_until_tomorrow(), reply_to=reply_to)
-    return left
 
 
 async def spend(budget: Budget, tokens: int) -> None:
     """Count ``tokens`` against today's budget of every subject."""
     if budget and tokens > 0:
-        await store.add_tokens([subject for subject, _ in budget.subjects], today(), tokens)
+        await add_tokens([subject for subject, _ in budget.subjects], today(), tokens)
+
+
+@database_call
+def tokens_used(subjects: list[str], day: date) -> dict[str, int]:
+    """Tokens spent on ``day`` by each subject (``user:<pk>``, ``ip:<address>``)."""
+    return dict(
+        TokenUsage.objects.filter(subject__in=subjects, day=day).values_list("subject", "tokens")
+    )
+
+
+@database_call
+def add_tokens(subjects: list[str], day: date, tokens: int) -> None:
+    """Add ``tokens`` to each subject's usage of ``day``."""
+    for subject in subjects:
+        rows = TokenUsage.objects.filter(subject=subject, day=day)
+        if rows.update(tokens=F("tokens") + tokens, updated_at=timezone.now()):
+            continue
+        try:
+            with transaction.atomic():
+                TokenUsage.objects.create(subject=subject, day=day, tokens=tokens)
+        except IntegrityError:
+            # Created by a concurrent turn in between: add these tokens to it.
+            rows.update(tokens=F("tokens") + tokens, updated_at=timezone.now())

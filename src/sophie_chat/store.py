@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -21,6 +21,7 @@ from django.utils import timezone
 from sophie_chat import conf, metrics, statements
 from sophie_chat.db import database_call
 from sophie_chat.exceptions import InvalidMessage, SessionClosed, SessionNotFound
+from sophie_chat.history import HistoryItem
 from sophie_chat.models import (
     ChatAnalytics,
     ChatErrorEvent,
@@ -28,7 +29,6 @@ from sophie_chat.models import (
     ChatSession,
     MessageFeedback,
 )
-from sophie_chat.prompts import HistoryItem
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,25 @@ class SessionState:
     status: str
     locale: str
     context: dict[str, Any]
+
+
+class ResumedSession(NamedTuple):
+    """A resumed conversation and its latest messages, oldest first."""
+
+    session: SessionState
+    history: list[StoredMessage]
+
+
+class StoredQuestion(NamedTuple):
+    """A visitor's stored message, what came before it, and its answer if it has one."""
+
+    message: StoredMessage
+    #: The conversation before the message (empty when it was already answered).
+    history: list[HistoryItem]
+    #: False when the message was stored before (a re-send).
+    new: bool
+    #: The stored answer to a re-sent message, to be replayed.
+    answer: StoredMessage | None = None
 
 
 def _state(session: ChatSession) -> SessionState:
@@ -123,7 +142,7 @@ def resume_session(
     user_type: str,
     locale: str,
     context: dict[str, Any] | None,
-) -> tuple[SessionState, list[StoredMessage]]:
+) -> ResumedSession:
     """Resume a session its owner asked for, with its latest history.
 
     A logged-in user resumes their own sessions by id, and adopts an
@@ -163,7 +182,7 @@ def resume_session(
             session.context = context
         session.touch()
         session.save()
-    return _state(session), _history(session.pk, conf.get("MAX_HISTORY_MESSAGES"))
+    return ResumedSession(_state(session), _history(session.pk, conf.get("MAX_HISTORY_MESSAGES")))
 
 
 def _history(session_pk: Any, limit: int) -> list[StoredMessage]:
@@ -174,27 +193,36 @@ def _history(session_pk: Any, limit: int) -> list[StoredMessage]:
 
 
 @database_call
-def find_by_client_id(
-    session_id: str, client_message_id: str
-) -> tuple[StoredMessage, StoredMessage | None] | None:
-    """A stored user message with this client id, and its answer if there is one."""
+def find_by_client_id(session_id: str, client_message_id: str) -> StoredQuestion | None:
+    """The stored user message with this client id (a re-send), or None.
+
+    With its answer when it has one; without one (a crash or a refused model
+    left it unanswered), with the conversation before it, to answer it now.
+    """
     message = ChatMessage.objects.filter(
         session_id=session_id, client_message_id=client_message_id
     ).first()
-    if message is None:
-        return None
+    return _resent(message) if message is not None else None
+
+
+def _resent(message: ChatMessage) -> StoredQuestion:
     answer = message.replies.filter(role=ChatMessage.Role.ASSISTANT).order_by("created_at").first()
-    return StoredMessage.from_model(message), (StoredMessage.from_model(answer) if answer else None)
+    if answer is not None:
+        return StoredQuestion(
+            StoredMessage.from_model(message), [], False, answer=StoredMessage.from_model(answer)
+        )
+    return StoredQuestion(StoredMessage.from_model(message), _history_before(message), False)
 
 
 @database_call
 def store_user_message(
     session_id: str, content: str, client_message_id: str | None
-) -> tuple[StoredMessage, list[HistoryItem], bool]:
-    """Store a user message; return it, the history before it, and whether it is new.
+) -> StoredQuestion:
+    """Store a user message; return it with the history before it.
 
-    Idempotent on ``client_message_id``: a concurrent duplicate returns the
-    stored message with ``False``.
+    Idempotent on ``client_message_id``: a duplicate (sent again while the
+    first was being stored) returns the stored message as
+    :func:`find_by_client_id` does, with ``new`` False.
     """
     try:
         with statements.atomic(ChatMessage) as (sql, cursor):
@@ -239,18 +267,14 @@ def store_user_message(
         )
         if existing is None:
             raise
-        return StoredMessage.from_model(existing), [], False
-    return StoredMessage.from_model(message), prior, True
+        return _resent(existing)
+    return StoredQuestion(StoredMessage.from_model(message), prior, True)
 
 
-@database_call
-def history_before(session_id: str, message_id: str) -> list[HistoryItem]:
-    """The conversation before a stored message (for answering a replayed question)."""
-    target = ChatMessage.objects.filter(pk=message_id).only("created_at").first()
-    if target is None:
-        return []
+def _history_before(message: ChatMessage) -> list[HistoryItem]:
+    """The conversation before a stored message (for answering a re-sent question)."""
     rows = (
-        ChatMessage.objects.filter(session_id=session_id, created_at__lt=target.created_at)
+        ChatMessage.objects.filter(session_id=message.session_id, created_at__lt=message.created_at)
         .exclude(status=ChatMessage.Status.FAILED)
         .order_by("-created_at", "-id")[: conf.get("MAX_HISTORY_MESSAGES")]
     )
@@ -382,64 +406,3 @@ def close_session(session_id: str) -> None:
     ChatSession.objects.filter(pk=session_id, status=ChatSession.Status.ACTIVE).update(
         status=ChatSession.Status.CLOSED, closed_at=timezone.now(), updated_at=timezone.now()
     )
-
-
-@database_call
-def record_unanswered(
-    *, key: str, question: str, locale: str, reason: str, session_id: str | None
-) -> None:
-    """Count an unanswered question, grouped by ``key`` and ``locale`` (asking again reopens it)."""
-    from sophie_chat.models import UnansweredQuestion
-
-    now = timezone.now()
-    changes = {
-        "count": F("count") + 1,
-        "question": question,
-        "reason": reason,
-        "last_asked_at": now,
-        "last_session_id": session_id,
-        "resolved": False,
-    }
-    rows = UnansweredQuestion.objects.filter(key=key, locale=locale)
-    if rows.update(**changes):
-        return
-    try:
-        with transaction.atomic():
-            UnansweredQuestion.objects.create(
-                key=key,
-                locale=locale,
-                question=question,
-                reason=reason,
-                first_asked_at=now,
-                last_asked_at=now,
-                last_session_id=session_id,
-            )
-    except IntegrityError:
-        # Created by a concurrent turn in between: count this one on it.
-        rows.update(**changes)
-
-
-@database_call
-def tokens_used(subjects: list[str], day: Any) -> dict[str, int]:
-    """Tokens spent on ``day`` by each subject (``user:<pk>``, ``ip:<address>``)."""
-    from sophie_chat.models import TokenUsage
-
-    return dict(
-        TokenUsage.objects.filter(subject__in=subjects, day=day).values_list("subject", "tokens")
-    )
-
-
-@database_call
-def add_tokens(subjects: list[str], day: Any, tokens: int) -> None:
-    """Add ``tokens`` to each subject's usage of ``day``."""
-    from sophie_chat.models import TokenUsage
-
-    for subject in subjects:
-        rows = TokenUsage.objects.filter(subject=subject, day=day)
-        if rows.update(tokens=F("tokens") + tokens, updated_at=timezone.now()):
-            continue
-        try:
-            with transaction.atomic():
-                TokenUsage.objects.create(subject=subject, day=day, tokens=tokens)
-        except IntegrityError:
-            rows.update(tokens=F("tokens") + tokens, updated_at=timezone.now())

@@ -15,8 +15,14 @@ import logging
 import re
 from functools import cache
 
-from sophie_chat import conf, store
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sophie_chat import conf
+from sophie_chat.db import database_call
 from sophie_chat.knowledge import text
+from sophie_chat.models import UnansweredQuestion
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +77,7 @@ def reason_for(question: str, *, searched: bool, hits: int, answer: str) -> str 
 async def record(question: str, *, locale: str, reason: str, session_id: str | None) -> None:
     """Count the question as unanswered (errors are logged, never raised)."""
     try:
-        await store.record_unanswered(
+        await _count(
             key=question_key(question),
             question=question,
             locale=(locale or "").lower().replace("_", "-")[:16],
@@ -80,3 +86,34 @@ async def record(question: str, *, locale: str, reason: str, session_id: str | N
         )
     except Exception:
         logger.exception("Could not record an unanswered question", extra={"reason": reason})
+
+
+@database_call
+def _count(*, key: str, question: str, locale: str, reason: str, session_id: str | None) -> None:
+    """Count an unanswered question, grouped by ``key`` and ``locale`` (asking again reopens it)."""
+    now = timezone.now()
+    changes = {
+        "count": F("count") + 1,
+        "question": question,
+        "reason": reason,
+        "last_asked_at": now,
+        "last_session_id": session_id,
+        "resolved": False,
+    }
+    rows = UnansweredQuestion.objects.filter(key=key, locale=locale)
+    if rows.update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            UnansweredQuestion.objects.create(
+                key=key,
+                locale=locale,
+                question=question,
+                reason=reason,
+                first_asked_at=now,
+                last_asked_at=now,
+                last_session_id=session_id,
+            )
+    except IntegrityError:
+        # Created by a concurrent turn in between: count this one on it.
+        rows.update(**changes)
