@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sophie_chat import conf
 
@@ -177,7 +177,12 @@ def multiprocess_mode() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def exposition() -> tuple[bytes, str]:
+class Exposition(NamedTuple):
+    body: bytes
+    content_type: str
+
+
+def exposition() -> Exposition:
     """The metrics in Prometheus' text format, and its content type.
 
     In multi-process mode, the values of every process that wrote to
@@ -191,4 +196,6 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = prometheus_client.REGISTRY
-    return prometheus_client.generate_latest(registry), prometheus_client.CONTENT_TYPE_LATEST
+    return Exposition(
+        prometheus_client.generate_latest(registry), prometheus_client.CONTENT_TYPE_LATEST
+    )
