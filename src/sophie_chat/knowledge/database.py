@@ -19,7 +19,6 @@ from django.db import DatabaseError, connections, router
 
 from sophie_chat.db import run_in_database_thread
 from sophie_chat.knowledge import text
-from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.knowledge.ranking import (
     BM25Index,
     Document,
@@ -154,17 +153,13 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
                 priority=row["priority"],
             )
 
-    async def search(
-        self, query: str, *, locale: str | None = None, limit: int = 3
-    ) -> list[KnowledgeHit]:
-        if limit <= 0 or not text.terms(query):
-            return []
-        index = await self.current_index()
-        scores = index.score(index.query_terms(query, fuzzy=self.fuzzy))
+    async def score(self, index: BM25Index, query: str, *, limit: int) -> dict[int, float]:
+        """BM25F, plus PostgreSQL's full-text rank when :meth:`uses_full_text`."""
+        scores = await super().score(index, query, limit=limit)
         if self.uses_full_text():
             extra = await self.in_worker_thread(self._full_text_scores, index, query, limit)
             scores = merge_scores(scores, extra)
-        return self.rank(index, scores, locale=locale, limit=limit)
+        return scores
 
     def _full_text_scores(self, index: BM25Index, query: str, limit: int) -> dict[int, float]:
         from sophie_chat.knowledge import postgres

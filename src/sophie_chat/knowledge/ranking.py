@@ -282,11 +282,28 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
     async def search(
         self, query: str, *, locale: str | None = None, limit: int = 3
     ) -> list[KnowledgeHit]:
+        """The entries most relevant to ``query``: :meth:`score`, then :meth:`rank`.
+
+        Subclasses change what counts as relevant by overriding :meth:`score`,
+        not this method.
+        """
         if limit <= 0 or not text.terms(query):
             return []
         index = await self.current_index()
-        scores = index.score(index.query_terms(query, fuzzy=self.fuzzy))
+        scores = await self.score(index, query, limit=limit)
         return self.rank(index, scores, locale=locale, limit=limit)
+
+    async def score(self, index: BM25Index, query: str, *, limit: int) -> dict[int, float]:
+        """The relevance of the entries to ``query``, by position in ``index``.
+
+        The scoring hook: BM25F here. A subclass that has more evidence (the
+        database's full-text rank, embedding similarity) adds it to
+        ``await super().score(...)``, off the event loop for anything that
+        blocks (:meth:`in_worker_thread`). ``limit`` is how many hits the
+        search returns, for sources that fetch candidates. Entries missing
+        from the result are not relevant at all.
+        """
+        return index.score(index.query_terms(query, fuzzy=self.fuzzy))
 
     def rank(
         self,

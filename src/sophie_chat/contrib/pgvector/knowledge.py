@@ -24,8 +24,6 @@ from django.db import connections, router
 from django.utils.module_loading import import_string
 
 from sophie_chat.contrib.pgvector.fields import has_pgvector, to_text
-from sophie_chat.knowledge import text
-from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.knowledge.database import DatabaseKnowledgeSource
 from sophie_chat.knowledge.ranking import BM25Index, Document, merge_scores
 
@@ -120,24 +118,19 @@ class PgVectorKnowledgeSource(DatabaseKnowledgeSource):
                 if str(pk) in index.positions
             }
 
-    async def search(
-        self, query: str, *, locale: str | None = None, limit: int = 3
-    ) -> list[KnowledgeHit]:
-        if limit <= 0 or not text.terms(query):
-            return []
-        index = await self.current_index()
-        scores = index.score(index.query_terms(query, fuzzy=self.fuzzy))
-        extra = await sync_to_async(self._extra_scores)(index, query, limit)
-        return self.rank(index, merge_scores(scores, extra), locale=locale, limit=limit)
+    async def score(self, index: BM25Index, query: str, *, limit: int) -> dict[int, float]:
+        """The database source's scores plus ``semantic_weight`` x each near entry's similarity."""
+        scores = await super().score(index, query, limit=limit)
+        # The embedder may be slow or remote: asgiref's thread, not a database thread.
+        semantic = await sync_to_async(self._semantic_scores)(index, query)
+        return merge_scores(scores, semantic)
 
-    def _extra_scores(self, index: BM25Index, query: str, limit: int) -> dict[int, float]:
-        extra: dict[int, float] = {}
-        if self.uses_full_text():
-            extra = self._full_text_scores(index, query, limit)
-        for position, similarity in self.similar(index, query):
-            if similarity >= self.min_similarity:
-                extra[position] = extra.get(position, 0.0) + self.semantic_weight * similarity
-        return extra
+    def _semantic_scores(self, index: BM25Index, query: str) -> dict[int, float]:
+        return {
+            position: self.semantic_weight * similarity
+            for position, similarity in self.similar(index, query)
+            if similarity >= self.min_similarity
+        }
 
     def similar(self, index: BM25Index, query: str) -> Sequence[tuple[int, float]]:
         """``(document position, cosine similarity)`` of the nearest entries."""
