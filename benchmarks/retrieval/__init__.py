@@ -163,12 +163,10 @@ def backend_factories(vendor: str) -> dict[str, Callable[[Path], Any]]:
 
     label = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(vendor, vendor)
     factories: dict[str, Callable[[Path], Any]] = {}
+    factories[f"database, {label}"] = lambda folder: DatabaseKnowledgeSource()
     if vendor == "postgresql":
-        factories[f"database, {label} (BM25 + full-text)"] = lambda folder: (
-            DatabaseKnowledgeSource()
-        )
-        factories[f"database, {label} (BM25 only)"] = lambda folder: DatabaseKnowledgeSource(
-            full_text=False
+        factories[f"database, {label} (+ full-text)"] = lambda folder: DatabaseKnowledgeSource(
+            full_text=True
         )
         try:
             from sophie_chat.contrib.pgvector.knowledge import (
@@ -180,8 +178,6 @@ def backend_factories(vendor: str) -> dict[str, Callable[[Path], Any]]:
         else:
             if extension_available():
                 factories[f"pgvector hybrid, {label}"] = lambda folder: PgVectorKnowledgeSource()
-    else:
-        factories[f"database, {label}"] = lambda folder: DatabaseKnowledgeSource()
     factories["files (Markdown/YAML/JSON)"] = lambda folder: FileKnowledgeSource(path=folder)
     return factories
 

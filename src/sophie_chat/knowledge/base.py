@@ -21,7 +21,11 @@ class KnowledgeHit:
     """One knowledge entry found for a question, with its relevance ``score``.
 
     ``score`` is comparable only between hits of the same search; higher is
-    more relevant.
+    more relevant. ``coverage`` is the share of the question the entry
+    matches (0 to 1, each word weighed by its rarity), and ``confident`` says
+    whether the source judges the entry good enough to answer the question
+    with, rather than merely related (see :func:`best_answer`). Sources that
+    cannot judge leave both at their defaults: every hit is trusted.
     """
 
     id: str
@@ -31,6 +35,9 @@ class KnowledgeHit:
     category: str = ""
     url: str = ""
     locale: str = ""
+    coverage: float = 1.0
+    confidence: float | None = None
+    confident: bool = True
 
     def as_source(self) -> dict[str, str]:
         """The shape of an entry in an answer's ``metadata.sources``."""

@@ -3,10 +3,10 @@
 Search is BM25F (BM25 over several weighted fields) computed in Python over an
 in-memory index of the active :class:`~sophie_chat.models.KnowledgeBaseEntry`
 rows, so it ranks the same on every database Django supports, typos and
-missing accents included. On PostgreSQL the database's full-text search
-(``portuguese``, ``english``... configurations chosen by each entry's locale)
-adds its own relevance to those scores: it can only add entries and
-evidence, never hide what the BM25 ranking found.
+missing accents included. On PostgreSQL, with ``full_text=True``, the
+database's full-text search (``portuguese``, ``english``... configurations
+chosen by each entry's locale) adds its own relevance to those scores: it can
+only add entries and evidence, never hide what the BM25 ranking found.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from django.db import DatabaseError, connections, router
 from sophie_chat.db import run_in_database_thread
 from sophie_chat.knowledge import text
 from sophie_chat.knowledge.ranking import (
+    CONFIDENT_COVERAGE,
+    CONFIDENT_SCORE,
     BM25Index,
     Document,
     IndexedKnowledgeSource,
@@ -43,6 +45,10 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
     instance, per process; while the knowledge base is unchanged a search
     costs one aggregate query (two on PostgreSQL with ``full_text``).
 
+    Each hit says whether it is good enough to answer with
+    (:attr:`~sophie_chat.knowledge.base.KnowledgeHit.confident`, see
+    :func:`~sophie_chat.knowledge.grounding.best_answer`).
+
     Options:
         min_score: entries less relevant than this are not returned, so a
             question the knowledge base knows nothing about gets ``[]``
@@ -55,8 +61,13 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         fuzzy: match words the knowledge base does not contain to near
             spellings (one typo away) and shared prefixes, at a discount
             (default True).
+        confident_score, confident_coverage: when a hit is good enough to
+            answer with, as for
+            :class:`~sophie_chat.knowledge.ranking.IndexedKnowledgeSource`.
         full_text: on PostgreSQL, add the database's full-text rank to each
-            entry's score (default True; ignored on other databases).
+            entry's score (default False: on the retrieval benchmark and the
+            demo's evaluation set it found nothing BM25 missed, and a search
+            took several times as long; ignored on other databases).
         full_text_weight: how many score points a full-text rank of 1.0 is
             worth (default 4.0).
     """
@@ -67,10 +78,18 @@ class DatabaseKnowledgeSource(IndexedKnowledgeSource):
         min_score: float = 2.0,
         locale_boost: float = 0.5,
         fuzzy: bool = True,
-        full_text: bool = True,
+        confident_score: float = CONFIDENT_SCORE,
+        confident_coverage: float = CONFIDENT_COVERAGE,
+        full_text: bool = False,
         full_text_weight: float = 4.0,
     ) -> None:
-        super().__init__(min_score=min_score, locale_boost=locale_boost, fuzzy=fuzzy)
+        super().__init__(
+            min_score=min_score,
+            locale_boost=locale_boost,
+            fuzzy=fuzzy,
+            confident_score=confident_score,
+            confident_coverage=confident_coverage,
+        )
         if not isinstance(full_text, bool):
             raise ValueError(f"full_text must be True or False, not {full_text!r}.")
         if (

@@ -42,7 +42,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from asgiref.sync import sync_to_async
 
-from sophie_chat.knowledge.ranking import Document, IndexedKnowledgeSource
+from sophie_chat.knowledge.ranking import (
+    CONFIDENT_COVERAGE,
+    CONFIDENT_SCORE,
+    Document,
+    IndexedKnowledgeSource,
+)
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
@@ -72,7 +77,7 @@ class FileKnowledgeSource(IndexedKnowledgeSource):
         locale: the locale of entries that do not give one (default ``"en"``).
         reload: check the files for changes on every search (default
             True); False reads them once per process.
-        min_score, locale_boost, fuzzy: as for
+        min_score, locale_boost, fuzzy, confident_score, confident_coverage: as for
             :class:`~sophie_chat.knowledge.database.DatabaseKnowledgeSource`.
 
     A file that cannot be read, or an entry without a question or an answer,
@@ -89,8 +94,16 @@ class FileKnowledgeSource(IndexedKnowledgeSource):
         min_score: float = 2.0,
         locale_boost: float = 0.5,
         fuzzy: bool = True,
+        confident_score: float = CONFIDENT_SCORE,
+        confident_coverage: float = CONFIDENT_COVERAGE,
     ) -> None:
-        super().__init__(min_score=min_score, locale_boost=locale_boost, fuzzy=fuzzy)
+        super().__init__(
+            min_score=min_score,
+            locale_boost=locale_boost,
+            fuzzy=fuzzy,
+            confident_score=confident_score,
+            confident_coverage=confident_coverage,
+        )
         if not isinstance(path, str | os.PathLike) or not str(path):
             raise ValueError(f"path must be a folder, not {path!r}.")
         if not isinstance(locale, str) or not locale.strip():

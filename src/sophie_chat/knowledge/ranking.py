@@ -5,12 +5,16 @@ scores a query against them; :class:`IndexedKnowledgeSource` is a knowledge
 source that keeps such an index per process, rebuilds it when its
 :meth:`~sophie_chat.knowledge.base.BaseKnowledgeSource.version` changes, and
 turns scores into ranked :class:`~sophie_chat.knowledge.base.KnowledgeHit`
-values (threshold, visitor's language first, priority as a tie-breaker).
+values (threshold, visitor's language first, priority as a tie-breaker, one
+entry of a set of translations), each with its coverage of the question and
+whether it is good enough to answer with.
 
 Query words the index has never seen are matched to near spellings (one
 typo away: a letter missing, extra, wrong or two letters swapped) and to
 words sharing a long prefix ("faxineira" and "faxina"), at a discount, so a
-typo still finds its entry but counts less than the word itself.
+typo still finds its entry but counts less than the word itself. Words that
+frame a question more than they name its topic ("work", "funciona") count
+half.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import logging
 import math
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +32,7 @@ from asgiref.sync import sync_to_async
 
 from sophie_chat.knowledge import text
 from sophie_chat.knowledge.base import BaseKnowledgeSource, KnowledgeHit
+from sophie_chat.knowledge.query import SearchQuery
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +41,20 @@ FIELD_WEIGHTS = (3.0, 2.0, 1.0)
 # BM25 parameters (the usual values).
 K1 = 1.2
 B = 0.75
+# Words of the earlier questions a follow-up leans on count this much.
+CONTEXT_WEIGHT = 0.75
+# In coverage, a query word other entries have, but not this one, counts this
+# share of its IDF.
+ELSEWHERE_WEIGHT = 0.5
+# In coverage, a query word no entry of a language has counts this share of the highest IDF.
+UNKNOWN_WORD_WEIGHT = 1.0
 # Entries that do not exist but contain none of the query's terms: they keep
 # a term found in one entry of a tiny knowledge base from looking common.
 BACKGROUND_DOCUMENTS = 10
+# Whether a hit is good enough to answer with (see IndexedKnowledgeSource):
+# chosen on the demo's evaluation set (docs/retrieval.md).
+CONFIDENT_SCORE = 0.35
+CONFIDENT_COVERAGE = 0.4
 # Per point of priority, clamped to +-10 points: a tie-breaker, not a ranking.
 PRIORITY_STEP = 0.01
 PRIORITY_CLAMP = 10
@@ -79,7 +95,14 @@ class Document:
     locale: str = ""
     priority: int = 0
 
-    def hit(self, score: float) -> KnowledgeHit:
+    def hit(
+        self,
+        score: float,
+        *,
+        coverage: float = 1.0,
+        confidence: float | None = None,
+        confident: bool = True,
+    ) -> KnowledgeHit:
         return KnowledgeHit(
             id=self.id,
             question=self.question,
@@ -88,6 +111,9 @@ class Document:
             category=self.category,
             url=self.url,
             locale=self.locale,
+            coverage=round(coverage, 4),
+            confidence=None if confidence is None else round(confidence, 4),
+            confident=confident,
         )
 
 
@@ -105,10 +131,18 @@ def _edits1(word: str) -> set[str]:
     return (deletes | transposes | replaces | inserts) - {word}
 
 
+def _deletes(word: str) -> set[str]:
+    """Every string one deletion from ``word``."""
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
 class BM25Index:
     """Postings of a set of documents, as of one version.
 
-    Scores are BM25F over question, keywords and answer (weights 3, 2, 1).
+    Scores are BM25F over question, keywords and answer (weights 3, 2, 1). A
+    term's rarity (IDF) is counted among the entries of the language of the
+    entry it is found in, so a word that an entry and its translation share
+    (a city, "Pix") is as rare as in one language, not twice as common.
     Everything that does not depend on the query is computed when the index
     is built, so a search only sums precomputed numbers.
     """
@@ -116,6 +150,9 @@ class BM25Index:
     def __init__(self, version: str, documents: Iterable[Document]) -> None:
         self.version = version
         self.documents: list[Document] = list(documents)
+        #: The language of each document, by position.
+        self.languages: list[str] = [language_of(doc.locale) for doc in self.documents]
+        sizes = Counter(self.languages)
         field_terms = [
             (
                 text.terms(doc.question),
@@ -128,22 +165,34 @@ class BM25Index:
         averages = [
             (sum(len(fields[f]) for fields in field_terms) / count) or 1.0 for f in range(3)
         ]
-        raw: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        saturated: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        #: The terms of each document, by position.
+        self.document_terms: list[frozenset[str]] = []
         for position, fields in enumerate(field_terms):
             norms = [1 - B + B * len(fields[f]) / averages[f] for f in range(3)]
             counters = [Counter(terms) for terms in fields]
-            for term in set().union(*counters):
+            present = frozenset().union(*counters)
+            self.document_terms.append(present)
+            for term in present:
                 weighted = sum(
                     FIELD_WEIGHTS[f] * counters[f][term] / norms[f]
                     for f in range(3)
                     if counters[f][term]
                 )
-                raw[term].append((position, weighted * (K1 + 1) / (K1 + weighted)))
-        n = len(self.documents) + BACKGROUND_DOCUMENTS
-        # term -> (idf, [(document position, saturated field-weighted tf)])
-        self.postings: dict[str, tuple[float, list[tuple[int, float]]]] = {
-            term: (math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)), p) for term, p in raw.items()
-        }
+                saturated[term].append((position, weighted * (K1 + 1) / (K1 + weighted)))
+        #: term -> {language: IDF among the documents in that language}
+        self.idf: dict[str, dict[str, float]] = {}
+        #: term -> [(document position, IDF x saturated field-weighted tf)]
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for term, found in saturated.items():
+            frequency = Counter(self.languages[position] for position, _ in found)
+            idf = {lang: _idf(df, sizes[lang]) for lang, df in frequency.items()}
+            self.idf[term] = idf
+            self.postings[term] = [
+                (position, idf[self.languages[position]] * value) for position, value in found
+            ]
+        #: The IDF of a word no document of a language has.
+        self.unknown_idf: dict[str, float] = {lang: _idf(0, size) for lang, size in sizes.items()}
         # Folded words as written in the documents (for matching typos before
         # stemming), and one spelling of each with its accents (for engines
         # that do not fold accents, such as PostgreSQL's full-text search).
@@ -162,6 +211,11 @@ class BM25Index:
         self._sorted_terms = sorted(self.postings)
         #: Position of each document id.
         self.positions: dict[str, int] = {doc.id: i for i, doc in enumerate(self.documents)}
+        #: Positions of the documents sharing each URL (an entry and its translations).
+        self.by_url: dict[str, list[int]] = defaultdict(list)
+        for position, doc in enumerate(self.documents):
+            if doc.url:
+                self.by_url[doc.url].append(position)
         self._near_memo: dict[str, dict[str, float]] = {}
 
     def __len__(self) -> int:
@@ -169,8 +223,7 @@ class BM25Index:
 
     def document_frequency(self, term: str) -> int:
         """How many documents contain ``term`` (a stem, as :func:`text.terms` gives)."""
-        entry = self.postings.get(term)
-        return len(entry[1]) if entry else 0
+        return len(self.postings.get(term, ()))
 
     def _near_terms(self, word: str, term: str) -> dict[str, float]:
         """Index terms close to a word the index does not know, with their weights."""
@@ -191,7 +244,10 @@ class BM25Index:
                 if stem is not None and stem in self.postings:
                     near[stem] = TYPO_WEIGHT
         if len(term) >= MIN_TYPO_LENGTH:
-            for candidate in _edits1(term):
+            # A short stem only loses a letter ("used" -> "use"): one letter
+            # changed in four is another word too often ("saun" -> "saud").
+            candidates = _edits1(term) if len(term) > MIN_TYPO_LENGTH else _deletes(term)
+            for candidate in candidates:
                 if candidate in self.postings:
                     near.setdefault(candidate, TYPO_WEIGHT)
         if len(term) >= MIN_PREFIX_LENGTH:
@@ -208,32 +264,128 @@ class BM25Index:
                     near.setdefault(term[:cut], PREFIX_WEIGHT)
         return near
 
+    def query_words(self, query: str, *, fuzzy: bool = True) -> list[QueryWord]:
+        """The distinct words of ``query``, each with the index terms it stands for.
+
+        A word the index has is itself (weight 1); an unknown one its near
+        spellings (:data:`TYPO_WEIGHT`, :data:`PREFIX_WEIGHT`), or nothing.
+        For a :class:`~sophie_chat.knowledge.query.SearchQuery`, words that
+        only its context has come last, marked as context.
+        """
+        found: dict[str, QueryWord] = {}
+        parts = [(query, False)]
+        if isinstance(query, SearchQuery) and query.context:
+            parts = [(query.question, False), *((part, True) for part in query.context)]
+        for part, context in parts:
+            for word in text.words(part):
+                if word in text.STOPWORDS:
+                    continue
+                term = text.stem(word)
+                if term in found:
+                    continue
+                if term in self.postings:
+                    matches = {term: 1.0}
+                elif fuzzy:
+                    matches = dict(self._near_terms(word, term))
+                else:
+                    matches = {}
+                weight = CONTEXT_WEIGHT if context else 1.0
+                if term in text.LIGHT_TERMS:
+                    weight *= text.LIGHT_WEIGHT
+                found[term] = QueryWord(
+                    matches, weight=weight, context=context, number=word.isdigit()
+                )
+        return list(found.values())
+
     def query_terms(self, query: str, *, fuzzy: bool = True) -> dict[str, float]:
         """The index terms a query looks for, each with the weight its matches count with."""
         wanted: dict[str, float] = {}
-        for word in text.words(query):
-            if word in text.STOPWORDS:
-                continue
-            term = text.stem(word)
-            if term in self.postings:
-                wanted[term] = max(wanted.get(term, 0.0), 1.0)
-            elif fuzzy:
-                for near, weight in self._near_terms(word, term).items():
-                    wanted[near] = max(wanted.get(near, 0.0), weight)
+        for word in self.query_words(query, fuzzy=fuzzy):
+            for term, weight in word.matches.items():
+                weight *= word.weight
+                wanted[term] = max(wanted.get(term, 0.0), weight)
         return wanted
 
     def score(self, wanted: dict[str, float]) -> dict[int, float]:
         """BM25F score of every document sharing a term with the query, by position."""
         scores: dict[int, float] = defaultdict(float)
         for term, weight in wanted.items():
-            entry = self.postings.get(term)
-            if entry is None:
-                continue
-            idf, postings = entry
-            factor = idf * weight
-            for position, saturated in postings:
-                scores[position] += factor * saturated
+            for position, value in self.postings.get(term, ()):
+                scores[position] += weight * value
         return scores
+
+    def strength(self, position: int, relevance: float) -> float:
+        """``relevance`` in units of the IDF of a word no document of the language has.
+
+        About 1 for a rare word matched once in a question, whatever the size
+        of the knowledge base; BM25 scores themselves grow with it.
+        """
+        unknown = self.unknown_idf.get(self.languages[position], 0.0)
+        return relevance / unknown if unknown else 0.0
+
+    def coverage(self, position: int, words: Sequence[QueryWord]) -> float:
+        """How much of the query a document matches, from 0 to 1, each word by its rarity.
+
+        ``words`` is :meth:`query_words`. A word counts with its IDF in the
+        document's language; one that no document of that language has
+        counts :data:`UNKNOWN_WORD_WEIGHT` of the highest IDF: either it is
+        what the question is about and the knowledge base does not know it,
+        or it is filler the stopwords miss. A near spelling matches at its
+        discount. A context word counts only when the document has it, as
+        support: the earlier question cannot make up for what the new one
+        asks and the document lacks.
+        """
+        language = self.languages[position]
+        terms = self.document_terms[position]
+        total = matched = 0.0
+        for word in words:
+            rarities = [
+                (term, weight, idf[language])
+                for term, weight in word.matches.items()
+                if language in (idf := self.idf[term])
+            ]
+            found = max(
+                (weight * rarity for term, weight, rarity in rarities if term in terms),
+                default=0.0,
+            )
+            if word.context:
+                found *= word.weight
+                total += found
+                matched += found
+                continue
+            if not rarities:
+                if word.number:
+                    continue  # "my 15 year old son": a number says little unless an entry has it
+                importance = self.unknown_idf.get(language, 0.0) * UNKNOWN_WORD_WEIGHT
+            elif found:
+                importance = max(rarity for _term, _weight, rarity in rarities)
+            else:
+                # Known to the knowledge base, found elsewhere: the question
+                # spans topics it covers ("cancel my cleaning appointment").
+                importance = max(r for _t, _w, r in rarities) * ELSEWHERE_WEIGHT
+            total += importance * word.weight
+            matched += min(importance, found) * word.weight
+        return matched / total if total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryWord:
+    """One word of a query: the index terms it stands for, with their weights."""
+
+    matches: dict[str, float]
+    #: How much the word counts: less for a context word (:data:`CONTEXT_WEIGHT`)
+    #: and a word that frames questions (:data:`~sophie_chat.knowledge.text.LIGHT_WEIGHT`).
+    weight: float = 1.0
+    #: A word of the earlier questions only (:class:`~sophie_chat.knowledge.query.SearchQuery`).
+    context: bool = False
+    #: Digits only ("15", "2024").
+    number: bool = False
+
+
+def _idf(df: int, size: int) -> float:
+    """BM25's IDF of a term in ``df`` of ``size`` documents, plus the background ones."""
+    n = size + BACKGROUND_DOCUMENTS
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 def _check_number(name: str, value: object) -> float:
@@ -261,13 +413,34 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
             similar relevance (default 0.5: x1.5; 0 ranks by relevance alone).
         fuzzy: match words the knowledge base does not contain to near
             spellings and shared prefixes, at a discount (default True).
+        confident_score: the absolute margin of the judgement whether a hit
+            is good enough to answer with (:attr:`KnowledgeHit.confident`):
+            its confidence, the relevance in units of one rare word matched
+            (the IDF of a word no entry has, so it means the same for 20
+            entries as for 5,000) times its coverage, must reach this
+            (default 0.35).
+        confident_coverage: the relative margin: the share of the question
+            the hit matches, each word weighed by its rarity, must reach this
+            (default 0.4, from 0 to 1).
     """
 
     def __init__(
-        self, *, min_score: float = 2.0, locale_boost: float = 0.5, fuzzy: bool = True
+        self,
+        *,
+        min_score: float = 2.0,
+        locale_boost: float = 0.5,
+        fuzzy: bool = True,
+        confident_score: float = CONFIDENT_SCORE,
+        confident_coverage: float = CONFIDENT_COVERAGE,
     ) -> None:
         self.min_score = _check_number("min_score", min_score)
         self.locale_boost = _check_number("locale_boost", locale_boost)
+        self.confident_score = _check_number("confident_score", confident_score)
+        self.confident_coverage = _check_number("confident_coverage", confident_coverage)
+        if self.confident_coverage > 1:
+            raise ValueError(
+                f"confident_coverage must be a share from 0 to 1, not {confident_coverage!r}."
+            )
         if not isinstance(fuzzy, bool):
             raise ValueError(f"fuzzy must be True or False, not {fuzzy!r}.")
         self.fuzzy = fuzzy
@@ -291,7 +464,7 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
             return []
         index = await self.current_index()
         scores = await self.score(index, query, limit=limit)
-        return self.rank(index, scores, locale=locale, limit=limit)
+        return self.rank(index, scores, locale=locale, limit=limit, query=query)
 
     async def score(self, index: BM25Index, query: str, *, limit: int) -> dict[int, float]:
         """The relevance of the entries to ``query``, by position in ``index``.
@@ -312,25 +485,86 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
         *,
         locale: str | None,
         limit: int,
+        query: str = "",
     ) -> list[KnowledgeHit]:
-        """Hits for relevance ``scores`` (by document position): threshold, language, priority."""
+        """Hits for relevance ``scores`` (by document position), best first.
+
+        Entries under ``min_score`` are left out; the visitor's language and
+        the entries' priority multiply the rest. Entries sharing a URL in
+        other languages are translations: only the best of them is listed,
+        in the visitor's language when it has one. Each hit says how much of
+        ``query`` it covers and whether it is :attr:`~KnowledgeHit.confident`.
+        """
         language = language_of(locale)
         exact = normalize_locale(locale)
-        ranked: list[tuple[float, int, Document]] = []
+        ranked: list[tuple[float, int, Document, int]] = []
         for position, score in scores.items():
             if score < self.min_score:
                 continue
             doc = index.documents[position]
-            factor = 1.0
-            if language and language_of(doc.locale) == language:
-                factor += self.locale_boost
-                if normalize_locale(doc.locale) == exact:
-                    factor += EXACT_LOCALE_BONUS
-            priority = max(-PRIORITY_CLAMP, min(PRIORITY_CLAMP, doc.priority))
-            factor += PRIORITY_STEP * priority
-            ranked.append((score * factor, doc.priority, doc))
+            ranked.append((score * self._factor(doc, language, exact), doc.priority, doc, position))
         ranked.sort(key=lambda item: (-item[0], -item[1], item[2].question, item[2].id))
-        return [doc.hit(score) for score, _priority, doc in ranked[:limit]]
+        words = index.query_words(query, fuzzy=self.fuzzy) if query else []
+        hits: list[KnowledgeHit] = []
+        shown: dict[str, str] = {}
+        for adjusted, _priority, doc, position in ranked:
+            if len(hits) >= limit:
+                break
+            shown_position = position
+            if doc.url:
+                if doc.url in shown:
+                    if shown[doc.url] != index.languages[position]:
+                        continue  # a translation of an entry listed already
+                else:
+                    shown_position = self._translation(index, scores, position, language, exact)
+                    shown[doc.url] = index.languages[shown_position]
+            coverage = index.coverage(position, words) if words else 1.0
+            confidence = index.strength(position, scores[position]) * coverage
+            hits.append(
+                index.documents[shown_position].hit(
+                    adjusted,
+                    coverage=coverage,
+                    confidence=confidence,
+                    confident=confidence >= self.confident_score
+                    and coverage >= self.confident_coverage,
+                )
+            )
+        return hits
+
+    def _factor(self, doc: Document, language: str, exact: str) -> float:
+        factor = 1.0
+        if language and language_of(doc.locale) == language:
+            factor += self.locale_boost
+            if normalize_locale(doc.locale) == exact:
+                factor += EXACT_LOCALE_BONUS
+        priority = max(-PRIORITY_CLAMP, min(PRIORITY_CLAMP, doc.priority))
+        return factor + PRIORITY_STEP * priority
+
+    @staticmethod
+    def _translation(
+        index: BM25Index, scores: dict[int, float], position: int, language: str, exact: str
+    ) -> int:
+        """The entry to show for the best-ranked one of its URL: its translation, if needed."""
+        if not language or index.languages[position] == language:
+            return position
+        url = index.documents[position].url
+        own = [p for p in index.by_url[url] if index.languages[p] == language]
+        if not own:
+            return position
+        if len(own) > 1:
+            # Several entries share the URL in the visitor's language: only one
+            # that matched the question too is known to be the same topic.
+            matched = [p for p in own if scores.get(p, 0.0) > 0]
+            if not matched:
+                return position
+            own = matched
+        return max(
+            own,
+            key=lambda p: (
+                normalize_locale(index.documents[p].locale) == exact,
+                scores.get(p, 0.0),
+            ),
+        )
 
     async def current_index(self) -> BM25Index:
         """The index as of the current :meth:`version` (rebuilt if it changed)."""

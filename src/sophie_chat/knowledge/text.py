@@ -122,10 +122,12 @@ _PORTUGUESE_STOPWORDS = """
     seu sua seus suas teu tua nosso nossa nossos nossas dele dela deles delas
     este esta estes estas esse essa esses essas isto isso aquele aquela aquilo
     ser sou e era foi sao estar estou esta estao estava ter tenho tem tinha ha
-    fazer faz vou vai ir posso pode podem poderia gostaria quero queria preciso
+    fazer faz fazem vou vai ir posso pode podem poderia gostaria quero queria preciso
     ja nao sim tambem muito muita muitos muitas mais menos so bem tudo todo toda
     todos todas algum alguma algo aqui ai la entao assim ainda agora hoje
     oi ola bom boa dia tarde noite obrigado valeu beleza favor
+    alguem ninguem coisa coisas amanha ontem sempre nunca novo nova novos novas
+    tempo vez vezes
 """
 _ENGLISH_STOPWORDS = """
     a an the and or but nor if then so as of at by for from in into on onto to
@@ -139,6 +141,10 @@ _ENGLISH_STOPWORDS = """
     much many more most less like tell say said know let make go give take
     s t d m ll re ve don didn doesn isn aren wasn weren won wouldn couldn shouldn
     haven hasn hadn cannot im ive id
+    someone somebody anyone anybody something anything everything nothing
+    somewhere anywhere everywhere
+    today tomorrow yesterday often always never usually really still already
+    soon new long
 """
 STOPWORDS: frozenset[str] = frozenset((_PORTUGUESE_STOPWORDS + _ENGLISH_STOPWORDS).split())
 
@@ -187,6 +193,12 @@ _SUFFIX_RULES: tuple[tuple[str, str], ...] = tuple(
             ("ir", ""),
             ("ei", ""),
             ("ou", ""),
+            ("iu", ""),
+            # Third person plural ("instalam", "atendem"); nouns in "-gem"
+            # ("mensagem", "garagem") keep theirs, as their plurals need it.
+            ("am", ""),
+            ("em", ""),
+            ("gem", "gem"),
             # English.
             ("ation", ""),
             ("ment", ""),
@@ -198,6 +210,29 @@ _SUFFIX_RULES: tuple[tuple[str, str], ...] = tuple(
     )
 )
 _VOWELS = frozenset("aeiou")
+# English past forms no suffix rule reaches, common in customer questions.
+_IRREGULAR: dict[str, str] = {
+    "paid": "pay",
+    "sent": "send",
+    "spent": "spend",
+    "bought": "buy",
+    "sold": "sell",
+    "broke": "break",
+    "broken": "break",
+    "chose": "choose",
+    "chosen": "choose",
+    "kept": "keep",
+    "lost": "lose",
+    "left": "leave",
+}
+# Words that frame a question more than they name its topic ("how does X
+# work?", "do you work in X?", "do you offer X?", "como funciona X?"): a search
+# counts them at LIGHT_WEIGHT, so the word that names the topic decides.
+_LIGHT_WORDS = """
+    work works worked offer offers happen happens possible
+    funciona funcionam funcionar oferece oferecem acontece possivel
+"""
+LIGHT_WEIGHT = 0.5
 
 
 def fold(text: str) -> str:
@@ -219,6 +254,7 @@ def _strip(word: str, rules: tuple[tuple[str, str], ...]) -> tuple[str, bool]:
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix stem of one folded word (Portuguese and English rules)."""
+    word = _IRREGULAR.get(word, word)
     if len(word) <= _MIN_STEM or word.isdigit():
         return word
     if not word.endswith(_KEEP_FINAL_S):
@@ -273,3 +309,7 @@ def query_words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """The search terms of ``text``, in order, repeats kept."""
     return [stem(word) for word in words(text) if word not in STOPWORDS]
+
+
+#: The stems of the light words (see ``_LIGHT_WORDS``).
+LIGHT_TERMS: frozenset[str] = frozenset(stem(word) for word in _LIGHT_WORDS.split())
