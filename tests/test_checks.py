@@ -79,6 +79,7 @@ def test_e004_backend_rejects_an_option_value():
         ("RESPONSE_TIMEOUT_SECONDS", -1),
         ("MIN_MESSAGE_LENGTH", 5000),
         ("SYSTEM_PROMPT", 3),
+        ("NO_ANSWER_MESSAGE", ["Sorry"]),
         ("TRUSTED_PROXIES", "10.0.0.1"),
         ("ASSISTANT_NAME", ""),
         ("DATABASE_THREADS", 0),

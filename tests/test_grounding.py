@@ -244,6 +244,30 @@ async def test_answer_saying_it_does_not_know_is_recorded(connect, dummy_llm):
     assert (row.reason, row.count) == ("model_unsure", 1)
 
 
+async def test_offline_backend_does_not_present_a_related_entry_and_records_the_question(connect):
+    from sophie_chat.llm.offline import no_answer_message
+
+    await cancellation_entry()
+    await KnowledgeBaseEntry.objects.acreate(
+        question="How much does a house cleaning cost?",
+        answer="A standard cleaning starts at R$ 150.",
+        keywords=["cleaning", "price"],
+        locale="en",
+        url="/help/cleaning/",
+    )
+    offline = {"BACKEND": "sophie_chat.llm.offline.OfflineBackend", "OPTIONS": {"delay": 0}}
+    with settings_with(LLM=offline, RESPONSE_CACHE={"ENABLED": False}):
+        client, _ = await connect()
+        await client.start()
+        declined = await client.ask("Do you clean swimming pools?")
+        answered = await client.ask("How much is a house cleaning?")
+
+    assert declined[-1]["message"]["content"] == no_answer_message("en")
+    assert answered[-1]["message"]["content"] == "A standard cleaning starts at R$ 150."
+    row = await eventually(UnansweredQuestion.objects.afirst)
+    assert (row.question, row.reason) == ("Do you clean swimming pools?", "model_unsure")
+
+
 async def test_portuguese_i_dont_know_is_recognised():
     from sophie_chat.unanswered import says_unsure
 

@@ -120,6 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RESPONSE_TIMEOUT_SECONDS", float, 30, gt=0),
     Setting("FALLBACK_RESPONSES", bool, True),
     Setting("FALLBACK_MESSAGE", str | None, None),
+    # What the offline backend says when the knowledge base has no answer:
+    # text, or texts by locale; None: a built-in, translated text.
+    Setting("NO_ANSWER_MESSAGE", str | dict[str, str] | None, None),
     Setting("ENABLE_TYPING_INDICATOR", bool, True),
     Setting("ENABLE_ANALYTICS", bool, True),
     Setting("ALLOW_ANONYMOUS", bool, True),

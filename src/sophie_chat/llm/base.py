@@ -67,12 +67,19 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class LLMChunk:
-    """A piece of the stream: a text ``delta``, or the final ``usage`` report."""
+    """A piece of the stream: a text ``delta``, or the final ``usage`` report.
+
+    ``sources``, on the final chunk, are the knowledge entries the answer
+    used, when the backend knows them (the offline backend answers with one
+    entry, or none); ``None`` means it does not say, and the engine chooses
+    the sources from the search itself.
+    """
 
     delta: str = ""
     usage: Usage | None = None
     model: str | None = None
     finish_reason: str | None = None
+    sources: tuple[KnowledgeHit, ...] | None = None
 
 
 class LLMError(Exception):

@@ -1,20 +1,46 @@
-"""An answer engine without a model: replies with the best knowledge entry.
+"""An answer engine without a model: replies with the knowledge entry that answers.
 
 The embedded default of the demo, and a choice for air-gapped sites. It never
-touches the network; it streams the answer of the most relevant entry the
-turn retrieved, or says it does not know.
+touches the network; it streams the answer of the entry the turn's search
+judged good enough to answer with
+(:func:`~sophie_chat.knowledge.grounding.best_answer`), or says it does not
+know, in the site's ``NO_ANSWER_MESSAGE``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from sophie_chat import conf
+from sophie_chat.knowledge.base import KnowledgeHit
+from sophie_chat.knowledge.grounding import best_answer
 from sophie_chat.llm.base import BaseLLMBackend, LLMChunk, LLMRequest, Usage
 from sophie_chat.llm.dummy import _split_keeping_spaces
+
+
+def no_answer_message(locale: str | None) -> str:
+    """What to say when the knowledge base has no answer, in ``locale``.
+
+    ``NO_ANSWER_MESSAGE`` (text, or a dict of texts by locale: the exact
+    locale, then its language, then ``"en"``), else a built-in neutral text
+    in the visitor's language.
+    """
+    with translation.override(locale or None):
+        configured = conf.get("NO_ANSWER_MESSAGE")
+        if isinstance(configured, Mapping):
+            normalized = (locale or "").strip().lower().replace("_", "-")
+            configured = (
+                configured.get(normalized)
+                or configured.get(normalized.split("-", 1)[0])
+                or configured.get("en")
+            )
+        if configured:
+            return str(configured)
+        return _("Sorry, I don't know the answer to that. Could you ask it in another way?")
 
 
 class OfflineBackend(BaseLLMBackend):
@@ -22,8 +48,8 @@ class OfflineBackend(BaseLLMBackend):
 
     Options:
         delay: seconds between words, so the widget shows a stream (0 for none).
-        unknown_answer: what to say when no entry matches (default: a
-            translated "I don't know that yet" message).
+        unknown_answer: what to say when no entry answers, for this backend
+            only (default: ``NO_ANSWER_MESSAGE``).
     """
 
     uses_network = False
@@ -35,18 +61,18 @@ class OfflineBackend(BaseLLMBackend):
         self.delay = delay
         self.unknown_answer = unknown_answer
 
+    def entry(self, request: LLMRequest) -> KnowledgeHit | None:
+        """The knowledge entry the answer is, or None to say it does not know."""
+        return best_answer(request.knowledge)
+
     def answer(self, request: LLMRequest) -> str:
-        if request.knowledge:
-            return request.knowledge[0].answer
-        if self.unknown_answer:
-            return self.unknown_answer
-        with translation.override(request.locale or None):
-            return _(
-                "I don't have an answer to that yet. Could you rephrase it, or ask about our "
-                "services, prices, bookings or payments?"
-            )
+        hit = self.entry(request)
+        if hit is not None:
+            return hit.answer
+        return self.unknown_answer or no_answer_message(request.locale)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        hit = self.entry(request)
         words = _split_keeping_spaces(self.answer(request))
         for word in words:
             if self.delay:
@@ -56,4 +82,5 @@ class OfflineBackend(BaseLLMBackend):
             usage=Usage(prompt_tokens=0, completion_tokens=len(words)),
             model=self.model_name,
             finish_reason="stop",
+            sources=(hit,) if hit is not None else (),
         )
