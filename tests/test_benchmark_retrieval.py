@@ -22,7 +22,7 @@ def test_the_question_set_is_labelled_in_both_languages():
     assert len(questions) >= 60
     assert languages == {"pt", "en"}
     assert {q.url for q in questions} <= demo_urls
-    assert {"typo", "no-accents", "abbreviation", "slang", "paraphrase"} <= {
+    assert {"typo", "no-accents", "abbreviation", "slang", "paraphrase", "answer-word"} <= {
         q.kind for q in questions
     }
 
@@ -43,6 +43,18 @@ async def test_benchmark_meets_the_recall_target_on_a_small_knowledge_base():
         assert result.entries == 300
         assert result.recall_at_3 >= bench.TARGETS["recall_at_3"], (result.backend, result.misses)
     assert "| recall@1 | recall@3 |" in table
+
+
+async def test_every_backend_answers_the_evaluation_set():
+    results = await bench.run_evaluation()
+
+    table = bench.format_evaluation_table(results)
+    assert [r.backend for r in results][-1] == "files (Markdown/YAML/JSON)"
+    for result in results:
+        assert result.cases >= 80
+        assert result.answered_right >= 0.9, result
+        assert result.declined_out_of_scope >= 0.9, result
+    assert "| answered right |" in table
 
 
 def test_percentile_is_nearest_rank():

@@ -8,6 +8,12 @@ distractor entries. For each backend it reports recall@1 and recall@3 (the
 right entry first, or in the first three) and the p50 and p99 time of a
 search, the knowledge version check included.
 
+Then each backend answers the demo's evaluation set
+(``example_project/knowledge/evaluation.yaml``: follow-ups and questions
+the knowledge base does not cover too) over the demo knowledge base alone,
+as the offline backend would: how often the entry it answers with is right,
+and how often it declines questions it should and should not.
+
 Run it with ``python -m benchmarks.retrieval`` (see ``--help``); the
 functions here run inside any configured Django project (the test suite
 runs :func:`run` on small numbers).
@@ -32,6 +38,7 @@ from benchmarks.retrieval.distractors import distractors
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS_FILE = Path(__file__).with_name("questions.yaml")
 KNOWLEDGE_FILE = ROOT / "example_project" / "knowledge" / "home_services.json"
+CASES_FILE = ROOT / "example_project" / "knowledge" / "evaluation.yaml"
 TARGETS = {"recall_at_3": 0.9, "p99_ms": 10.0}
 
 
@@ -59,6 +66,21 @@ class Result:
 
     def meets_targets(self) -> bool:
         return self.recall_at_3 >= TARGETS["recall_at_3"] and self.p99_ms <= TARGETS["p99_ms"]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationResult:
+    """One backend's numbers on the evaluation set (see :class:`RetrievalReport`)."""
+
+    backend: str
+    cases: int
+    recall_at_1: float
+    recall_at_3: float
+    answered_right: float
+    declined_in_scope: float
+    declined_out_of_scope: float
+    fact_coverage: float
+    mean_ms: float
 
 
 def load_questions(path: Path = QUESTIONS_FILE) -> list[Question]:
@@ -217,6 +239,48 @@ async def run(
     return results
 
 
+async def run_evaluation(
+    *, backends: Sequence[str] | None = None, cases_file: Path = CASES_FILE
+) -> list[EvaluationResult]:
+    """Answer the evaluation set with each backend, over the demo knowledge base alone."""
+    from asgiref.sync import sync_to_async
+    from django.db import connection, connections
+
+    from sophie_chat.knowledge.evaluation import evaluate_retrieval, load_cases
+
+    cases = load_cases(cases_file)
+    rows = knowledge_rows(0)
+    await sync_to_async(load_database)(rows)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sophie-bench-") as tmp:
+        folder = Path(tmp)
+        write_files(rows, folder)
+        factories = await sync_to_async(backend_factories)(connection.vendor)
+        for name, factory in factories.items():
+            if backends and not any(wanted.lower() in name.lower() for wanted in backends):
+                continue
+            source = factory(folder)
+            await source.search("warm up", locale="en")
+            started = time.perf_counter()
+            report = await evaluate_retrieval(source, cases)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            results.append(
+                EvaluationResult(
+                    backend=name,
+                    cases=len(cases),
+                    recall_at_1=report.recall_at_1,
+                    recall_at_3=report.recall_at_3,
+                    answered_right=report.answered_right,
+                    declined_in_scope=report.declined_in_scope,
+                    declined_out_of_scope=report.declined_out_of_scope,
+                    fact_coverage=report.fact_coverage,
+                    mean_ms=elapsed_ms / max(1, len(cases)),
+                )
+            )
+    await sync_to_async(connections.close_all)()
+    return results
+
+
 def format_table(results: Sequence[Result]) -> str:
     """A Markdown table of the results."""
     lines = [
@@ -229,5 +293,21 @@ def format_table(results: Sequence[Result]) -> str:
             f"| {r.backend} | {r.entries:,} | {r.questions} | {r.recall_at_1:.2f} "
             f"| {r.recall_at_3:.2f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms "
             f"| {r.build_ms:,.0f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def format_evaluation_table(results: Sequence[EvaluationResult]) -> str:
+    """A Markdown table of the evaluation set's results."""
+    lines = [
+        "| backend | cases | recall@1 | recall@3 | answered right | in scope declined"
+        " | out of scope declined | facts | mean search |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.backend} | {r.cases} | {r.recall_at_1:.2f} | {r.recall_at_3:.2f} "
+            f"| {r.answered_right:.2f} | {r.declined_in_scope:.2f} "
+            f"| {r.declined_out_of_scope:.2f} | {r.fact_coverage:.2f} | {r.mean_ms:.2f} ms |"
         )
     return "\n".join(lines)
