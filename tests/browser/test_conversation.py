@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
@@ -9,6 +11,9 @@ import pytest
 from tests.browser.conftest import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
+
+#: The chat's WebSocket, for the tests that route it through a stand-in.
+CHAT_SOCKET = re.compile(r"/ws/chat/")
 
 SLOW_REPLY = (
     "Sure! A **standard cleaning** takes about three hours for a two-bedroom flat, "
@@ -152,6 +157,53 @@ def test_refused_connection_is_not_retried(limited_demo, open_tab, browser_conte
     second.widget('.panel[data-connection="offline"]').wait_for()
     # The server said why, before closing; the widget shows it.
     assert "Too many open chat windows" in second.widget(".notice").inner_text()
+    time.sleep(1.6)  # longer than the first backoff delay (at most 1 s)
+    assert len(sockets) == 1
+
+
+@pytest.mark.parametrize("close_code", [1000, 1006])
+def test_refused_connection_is_not_retried_when_a_proxy_loses_the_close_code(
+    limited_demo, open_tab, browser_context, close_code
+):
+    context = browser_context()
+    open_tab(limited_demo.url, context=context).open().wait_online()
+    second = open_tab(f"{limited_demo.url}/services/", context=context)
+    sockets = []
+
+    def lossy_proxy(socket):
+        # Frames pass both ways; the server's close code 4429 does not.
+        sockets.append(socket.url)
+        server = socket.connect_to_server()
+        server.on_close(lambda code, reason: socket.close(code=close_code))
+
+    second.page.route_web_socket(CHAT_SOCKET, lossy_proxy)
+
+    second.open()
+
+    second.widget('.panel[data-connection="offline"]').wait_for()
+    assert "Too many open chat windows" in second.widget(".notice").inner_text()
+    time.sleep(1.6)  # longer than the first backoff delay (at most 1 s)
+    assert len(sockets) == 1
+
+
+def test_forbidden_frame_is_final_even_with_a_normal_close(demo, open_tab):
+    tab = open_tab(demo.url)
+    sockets = []
+
+    def refusing_server(socket):
+        # A server (or a proxy in front of it) that says why, then closes normally.
+        sockets.append(socket.url)
+        socket.send(json.dumps({"type": "error", "code": "forbidden", "message": "Log in first."}))
+        socket.close(code=1000)
+
+    tab.page.route_web_socket(CHAT_SOCKET, refusing_server)
+
+    tab.open()
+
+    tab.widget('.panel[data-connection="offline"]').wait_for()
+    assert "Log in first." in tab.widget('.notice[data-code="forbidden"]').inner_text()
+    tab.ask("Can I book a cleaning?")
+    tab.widget('.msg--user[data-state="failed"]').wait_for()
     time.sleep(1.6)  # longer than the first backoff delay (at most 1 s)
     assert len(sockets) == 1
 

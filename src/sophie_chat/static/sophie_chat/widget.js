@@ -21,6 +21,9 @@ const PONG_TIMEOUT_MS = 10_000;
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
 // The server refused us (forbidden, too many connections): retrying would not help.
+// The error frame is sent before the close, and is what counts: a proxy may
+// replace the close code by 1000 or 1006, which alone would mean "reconnect".
+const REFUSAL_ERRORS = new Set(["forbidden", "too_many_connections"]);
 const NO_RECONNECT_CODES = new Set([4403, 4429]);
 const RESUME_ERRORS = new Set(["session_not_found", "session_closed"]);
 // Errors for a message that resending cannot fix.
@@ -856,14 +859,21 @@ export class SophieChatElement extends HTMLElement {
 
   _handleClose(code) {
     this._detachSocket();
-    if (NO_RECONNECT_CODES.has(code)) {
-      this._refused = true;
-      this._setState("offline");
-      if (!this._ui.log.querySelector(".notice[data-code]")) this._notice(this._strings.refused);
-      this._markOutbox("failed");
-      return;
-    }
-    this._scheduleReconnect();
+    if (NO_RECONNECT_CODES.has(code)) this._refuse();
+    else this._scheduleReconnect();
+  }
+
+  /** The server refused this visitor: stay offline, never reconnect on our own. */
+  _refuse() {
+    const socket = this._socket;
+    this._detachSocket();
+    // Whatever close code then arrives (the socket is detached), it is ignored.
+    if (socket) socket.close(1000);
+    this._clearTimer("reconnect");
+    this._refused = true;
+    this._setState("offline");
+    if (!this._ui.log.querySelector(".notice[data-code]")) this._notice(this._strings.refused);
+    this._markOutbox("failed");
   }
 
   /** Forget the current socket (already closed or about to be) and what depended on it. */
@@ -1622,6 +1632,11 @@ export class SophieChatElement extends HTMLElement {
       const failedResume = this._awaitingSession && this._resuming;
       this._awaitingSession = false;
       this._restartSession(failedResume ? this._strings.new_session : text);
+      return;
+    }
+    if (REFUSAL_ERRORS.has(code)) {
+      this._notice(text, code);
+      this._refuse();
       return;
     }
     const replyTo = typeof frame.reply_to === "string" ? frame.reply_to : null;
