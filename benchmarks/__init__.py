@@ -5,8 +5,10 @@ Run it with ``python -m benchmarks`` (or ``make bench``); see
 
 Modules:
 
-* :mod:`benchmarks.fakemodel`: a fast OpenAI-compatible model server with a
-  configurable time to first token, token rate and answer length.
+* ``tests/support/openai_server.py``: the test suite's fake OpenAI-compatible
+  server, the model, with a configurable time to first token, token rate
+  and answer length. The benchmark shares the test suite's process
+  launcher and fake model (``tests/support``) rather than keeping copies.
 * :mod:`benchmarks.baselines`: the bare and the naive consumer.
 * :mod:`benchmarks.settings`, :mod:`benchmarks.asgi`: the Django project
   every server under test runs (Sophie at ``ws/chat/``, the baselines at

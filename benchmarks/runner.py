@@ -13,13 +13,10 @@ import contextlib
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -28,14 +25,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.support.network import free_port, http_json
+from tests.support.openai_server import FakeOpenAIProcess, start_fake_openai
+from tests.support.processes import (
+    ROOT,
+    ServerProcess,
+    child_env,
+    prepare_database,
+    project_env,
+)
+
 from benchmarks.serve import uvicorn_flags
 
-ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE_FILE = ROOT / "example_project" / "knowledge" / "home_services.json"
 ROUTES = {"sophie": "ws/chat/", "bare": "ws/bare/", "naive": "ws/naive/"}
 READY_TIMEOUT = 60.0
-
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# The answer's words: the fake model answers ``tokens`` of them, one delta each.
+ANSWER_WORDS = (
+    "Sure", "a", "standard", "cleaning", "of", "a", "two", "bedroom", "flat", "takes",
+    "about", "three", "hours", "and", "starts", "at", "R$", "150", "per", "visit",
+)
 
 
 def log(message: str) -> None:
@@ -137,83 +146,6 @@ def quick_scenarios() -> list[Scenario]:
 # Processes --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def python_path() -> str:
-    """The project root (``benchmarks``), and ``src/`` unless sophie_chat is installed."""
-    import sophie_chat
-
-    entries = [str(ROOT)]
-    package_parent = Path(sophie_chat.__file__).resolve().parent.parent
-    if package_parent == ROOT / "src":
-        entries.append(str(package_parent))
-    return os.pathsep.join(entries)
-
-
-def child_env(**overrides: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OPENAI_", "DJANGO_", "BENCH_")) and name != "PYTHONPATH"
-    }
-    env.update(PYTHONPATH=python_path(), PYTHONUNBUFFERED="1", **overrides)
-    return env
-
-
-class Process:
-    """A process we started; its output goes to ``log_path``."""
-
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path):
-        self.name = name
-        self.argv = argv
-        self.log_path = log_path
-        with open(log_path, "wb") as out:
-            self.popen = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def output(self) -> str:
-        return self.log_path.read_text("utf-8", "replace")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(15)
-
-    def failure(self, what: str) -> RuntimeError:
-        tail = self.output()[-6000:]
-        return RuntimeError(f"{self.name} {what}\n$ {' '.join(self.argv)}\n{tail}")
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 5) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with _opener.open(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
 def rss_kib(pid: int) -> int:
     """Resident memory of a process, in KiB."""
     with open(f"/proc/{pid}/status") as status:
@@ -275,8 +207,8 @@ class Bench:
     workdir: Path
     database: str = "postgres"
     database_name: str = "bench_sophie"
-    processes: list[Process] = field(default_factory=list)
-    model_port: int = 0
+    processes: list[ServerProcess] = field(default_factory=list)
+    model: FakeOpenAIProcess | None = None
     db_url: str = ""
     #: Warm servers up before measuring (off for the smoke run, which measures nothing).
     warm: bool = True
@@ -284,59 +216,32 @@ class Bench:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_url = database_url(self.database, self.database_name, self.workdir)
-        self.model_port = free_port()
-        # The fake model starts while the database is made.
-        model = Process(
-            "fake model",
-            [sys.executable, "-m", "benchmarks.fakemodel", "--port", str(self.model_port)],
-            child_env(),
-            self.workdir / "fakemodel.log",
-        )
-        self.processes.append(model)
+        # The tests' fake OpenAI server, keeping no requests (a soak sends thousands).
+        self.model = start_fake_openai(self.workdir, reply=answer(20), api_key=None, record=False)
+        self.processes.append(self.model.process)
         # One process migrates and loads the demo's knowledge base.
-        setup = (
-            "import django, sys; django.setup(); "
-            "from django.core.management import call_command; "
-            "call_command('migrate', interactive=False, verbosity=0); "
-            "call_command('populate_knowledge_base', sys.argv[1])"
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", setup, str(KNOWLEDGE_FILE)],
-            cwd=ROOT,
-            env=self.django_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"database setup failed:\n{result.stdout}\n{result.stderr}")
-        self.wait_for(model, lambda: http_json("GET", f"{self.model_url}/models"))
+        prepare_database(self.django_env(), KNOWLEDGE_FILE)
 
     @property
     def model_url(self) -> str:
-        return f"http://127.0.0.1:{self.model_port}/v1"
+        assert self.model is not None, "the bench is not started"
+        return self.model.url
 
     def django_env(self) -> dict[str, str]:
-        return child_env(
+        return project_env(
             DJANGO_SETTINGS_MODULE="benchmarks.settings",
             BENCH_DATABASE_URL=self.db_url,
             BENCH_MODEL_URL=self.model_url,
         )
 
-    def wait_for(self, process: Process, probe: Callable[[], Any]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.popen.poll() is not None:
-                raise process.failure(f"exited with {process.popen.returncode}")
-            with contextlib.suppress(OSError, ValueError):
-                probe()
-                return
-            time.sleep(0.1)
-        raise process.failure("did not get ready")
-
     def set_model(self, config: Mapping[str, float]) -> None:
-        http_json("POST", f"http://127.0.0.1:{self.model_port}/_bench/config", dict(config))
+        """Make the fake model answer as ``config`` says (see :data:`INSTANT`)."""
+        assert self.model is not None, "the bench is not started"
+        self.model.set_default(
+            text=answer(int(config["tokens"])),
+            ttft=config["ttft_ms"] / 1000,
+            token_delay=config["token_ms"] / 1000,
+        )
 
     def start_server(self, name: str) -> Server:
         return self.start_servers([name])[name]
@@ -346,19 +251,19 @@ class Bench:
         servers = {}
         for name in names:
             port = free_port()
-            process = Process(
+            process = ServerProcess(
                 f"server ({name})",
                 [sys.executable, "-m", "benchmarks.serve", "--port", str(port)],
-                self.django_env(),
-                self.workdir / f"server-{name}-{port}.log",
+                env=self.django_env(),
+                log_path=self.workdir / f"server-{name}-{port}.log",
             )
             self.processes.append(process)
             servers[name] = Server(name, port, process)
         for server in servers.values():
-            self.wait_for(server.process, server.health)
+            server.process.wait_until(server.health, READY_TIMEOUT)
         return servers
 
-    def stop(self, process: Process) -> None:
+    def stop(self, process: ServerProcess) -> None:
         process.stop()
         if process in self.processes:
             self.processes.remove(process)
@@ -369,11 +274,16 @@ class Bench:
         self.processes.clear()
 
 
+def answer(tokens: int) -> str:
+    """The fake model's answer of ``tokens`` words."""
+    return " ".join(ANSWER_WORDS[i % len(ANSWER_WORDS)] for i in range(tokens))
+
+
 @dataclass
 class Server:
     name: str
     port: int
-    process: Process
+    process: ServerProcess
 
     def health(self) -> dict[str, Any]:
         return http_json("GET", f"http://127.0.0.1:{self.port}/chat/health/")

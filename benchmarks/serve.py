@@ -15,18 +15,9 @@ Every connection is a file descriptor, so 10,000 sessions need the soft
 from __future__ import annotations
 
 import importlib.util
-import resource
 import sys
 
-
-def raise_file_limit() -> int:
-    """Raise this process's soft limit of open files to its hard limit; return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1_048_576
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+from tests.support.processes import raise_file_limit
 
 
 def uvicorn_flags(port: int, app: str = "benchmarks.asgi:application") -> list[str]:

@@ -19,7 +19,7 @@ from sophie_chat.models import (
     DailyAnalytics,
     UnansweredQuestion,
 )
-from tests.records import conversation
+from tests.support.records import conversation
 
 pytestmark = pytest.mark.django_db
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.core import checks
-from django.test import override_settings
 
 from sophie_chat.checks import check_channels, check_settings
+from tests.support.checks import BASE, ids, messages
 
-BASE = {"LLM": {"BACKEND": "sophie_chat.llm.dummy.DummyBackend"}}
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REDIS_CACHE = {
     "default": {
@@ -16,16 +14,6 @@ REDIS_CACHE = {
         "LOCATION": "redis://127.0.0.1:6379/15",
     }
 }
-
-
-def messages(**settings) -> list[checks.CheckMessage]:
-    """sophie_chat's check messages under these settings (nothing silenced)."""
-    with override_settings(**settings):
-        return [*check_settings(), *check_channels()]
-
-
-def ids(**settings) -> list[str]:
-    return sorted(m.id for m in messages(**settings))
 
 
 def test_test_settings_in_debug_are_clean():

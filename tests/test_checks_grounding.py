@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sophie_chat import tokens
-from tests.test_checks import BASE, ids, messages
+from tests.support.checks import BASE, ids, messages
 
 
 def files_source(path):

@@ -8,8 +8,7 @@ from django.test import override_settings
 
 from sophie_chat import metrics
 from sophie_chat.checks import check_settings
-
-BASE = {"LLM": {"BACKEND": "sophie_chat.llm.dummy.DummyBackend"}}
+from tests.support.checks import BASE
 
 
 def found(**sophie) -> list[checks.CheckMessage]:

@@ -7,20 +7,17 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
 
 from sophie_chat import backends
 from sophie_chat.llm.base import LLMTimeout, LLMUnavailable
 from sophie_chat.models import ChatMessage, ChatSession, KnowledgeBaseEntry, MessageFeedback
 from sophie_chat.security import make_resume_token
-from tests.overrides import settings_with
+from tests.support.overrides import settings_with
+from tests.support.records import make_user
+from tests.support.websocket import make_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-@sync_to_async
-def make_user(username="ana", **fields):
-    return get_user_model().objects.create_user(username=username, password="x", **fields)
 
 
 @sync_to_async
@@ -658,8 +655,6 @@ async def test_internal_error_is_reported_without_details(connect, dummy_llm, mo
 async def test_too_many_connections_per_client_closes_with_4429(connect):
     with settings_with(MAX_CONNECTIONS_PER_CLIENT=1):
         await connect()
-        from tests.conftest import make_communicator
-
         communicator = make_communicator()
         connected, _ = await communicator.connect()
         assert connected
@@ -671,8 +666,6 @@ async def test_too_many_connections_per_client_closes_with_4429(connect):
 async def test_too_many_connections_per_process_closes_with_4429(connect):
     with settings_with(MAX_CONNECTIONS_PER_PROCESS=1):
         await connect()
-        from tests.conftest import make_communicator
-
         communicator = make_communicator(client=("198.51.100.9", 1))
         await communicator.connect()
         reply = json.loads(await communicator.receive_from())
@@ -688,8 +681,6 @@ async def test_closed_connections_free_their_slot(connect):
 
 
 async def test_anonymous_visitor_is_forbidden_when_anonymous_chat_is_off(connect):
-    from tests.conftest import make_communicator
-
     with settings_with(ALLOW_ANONYMOUS=False):
         communicator = make_communicator()
         await communicator.connect()

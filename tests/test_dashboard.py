@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sophie_chat.models import ChatErrorEvent, UnansweredQuestion
-from tests.records import conversation
+from tests.support.records import conversation
 
 pytestmark = pytest.mark.django_db
 

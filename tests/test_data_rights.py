@@ -24,7 +24,7 @@ from sophie_chat.models import (
     UnansweredQuestion,
 )
 from sophie_chat.security import make_resume_token
-from tests.records import conversation
+from tests.support.records import conversation
 
 pytestmark = pytest.mark.django_db
 

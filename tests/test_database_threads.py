@@ -12,7 +12,7 @@ from django.db import connection
 
 from sophie_chat import db, store
 from sophie_chat.models import ChatSession
-from tests.overrides import settings_with
+from tests.support.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.servers import DEMO, KNOWLEDGE, demo_env, make_template_database, manage
+from tests.support.demo import DEMO, KNOWLEDGE, demo_env, make_template_database, manage
 
 pytestmark = pytest.mark.server
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from sophie_chat import backends
 from sophie_chat.context import ContextSection
 from sophie_chat.llm.base import LLMUnavailable
 from sophie_chat.models import KnowledgeBaseEntry, TokenUsage, UnansweredQuestion
-from tests.overrides import settings_with
-from tests.records import eventually
+from tests.support.overrides import settings_with
+from tests.support.records import make_user
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-@sync_to_async
-def make_user(username="ana", **fields):
-    return get_user_model().objects.create_user(username=username, password="x", **fields)
 
 
 async def cancellation_entry(**fields):

@@ -19,15 +19,9 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from sophie_chat import backends, conf, locks
-from tests.e2e.conftest import free_port
+from tests.support.network import free_port, own_address
 
 LOCKS_DB = 6
-
-
-def own_address() -> tuple[str, int]:
-    """A client address of the test's own: rate counters are per IP and outlive a test."""
-    number = uuid.uuid4().int
-    return (f"198.18.{number % 250}.{(number >> 8) % 250 + 1}", 50000)
 
 
 def locks_redis_url() -> str:

@@ -10,36 +10,25 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from contextlib import asynccontextmanager
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test import override_settings
 
 from sophie_chat import backends
 from sophie_chat.models import ChatMessage
-from tests.e2e.conftest import free_port
+from tests.support.network import free_port, own_address
+from tests.support.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DB_FAILURE_MARK = "[db-fail]"
 
 
-def own_address() -> tuple[str, int]:
-    """A client address of the test's own: rate counters are per IP and outlive a test."""
-    number = uuid.uuid4().int
-    return (f"198.18.{number % 250}.{(number >> 8) % 250 + 1}", 50000)
-
-
 def unreachable_redis() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
-
-
-def sophie(**overrides):
-    return override_settings(SOPHIE_CHAT={**django_settings.SOPHIE_CHAT, **overrides})
 
 
 def redis_limiter_down():
@@ -103,7 +92,7 @@ async def database_refusing_marked_messages():
 async def test_message_is_refused_with_service_unavailable_while_the_limiter_is_down(
     connect, dummy_llm
 ):
-    with sophie(RATE_LIMIT=redis_limiter_down()):
+    with settings_with(RATE_LIMIT=redis_limiter_down()):
         client, _ = await connect(client=own_address())
         session = await client.start()
         frames = await client.ask("Do you clean ovens?", "lim-1")
@@ -117,7 +106,7 @@ async def test_message_is_refused_with_service_unavailable_while_the_limiter_is_
 
 
 async def test_message_is_answered_while_the_limiter_is_down_when_failing_open(connect, caplog):
-    with sophie(RATE_LIMIT=redis_limiter_down(), RATE_LIMIT_FAIL_OPEN=True):
+    with settings_with(RATE_LIMIT=redis_limiter_down(), RATE_LIMIT_FAIL_OPEN=True):
         backends.llm().enqueue("Yes, ovens too.")
         client, _ = await connect(client=own_address())
         session = await client.start()
@@ -199,7 +188,7 @@ async def test_unreachable_answer_cache_is_a_quick_miss(connect):
     }
     with (
         override_settings(CACHES={"default": default, "answers": answers}),
-        sophie(RESPONSE_CACHE={"ENABLED": True, "CACHE_ALIAS": "answers", "TIMEOUT": 60}),
+        settings_with(RESPONSE_CACHE={"ENABLED": True, "CACHE_ALIAS": "answers", "TIMEOUT": 60}),
     ):
         model = backends.llm()
         model.enqueue("We serve São Paulo and Campinas.")

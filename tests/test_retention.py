@@ -15,7 +15,7 @@ from django.db import connection
 
 from sophie_chat import analytics, retention, tasks
 from sophie_chat.models import ChatErrorEvent, ChatSession, DailyAnalytics
-from tests.records import conversation
+from tests.support.records import conversation
 
 pytestmark = pytest.mark.django_db
 

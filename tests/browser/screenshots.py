@@ -16,7 +16,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tests.browser.servers import ROOT, demo_server, launch_chromium, make_template_database
+from tests.support.browser import launch_chromium
+from tests.support.demo import demo_server, make_template_database
+from tests.support.processes import ROOT
 
 OUT = ROOT / "docs" / "_static" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}

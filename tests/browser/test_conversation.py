@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from tests.browser.conftest import TIMEOUT_MS
+from tests.support.browser import TIMEOUT_MS
+from tests.support.demo import demo_server
+from tests.support.services import PrivateRedis
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +41,8 @@ def test_demo_answers_a_question_from_its_knowledge_with_sources(demo, open_tab)
     assert tab.console_errors == []
 
 
-def test_answer_streams_in_while_the_log_is_busy(model_demo, fake_model, open_tab):
-    fake_model.queue(text=SLOW_REPLY, token_delay=0.08)
+def test_answer_streams_in_while_the_log_is_busy(model_demo, fake_openai, open_tab):
+    fake_openai.queue(text=SLOW_REPLY, token_delay=0.08)
     tab = open_tab(model_demo.url).open()
 
     tab.ask("How long does a cleaning take, roughly?")
@@ -60,8 +62,8 @@ def test_answer_streams_in_while_the_log_is_busy(model_demo, fake_model, open_ta
     assert answer.locator(".msg__text strong").inner_text() == "standard cleaning"
 
 
-def test_typing_indicator_shows_until_the_answer_starts(model_demo, fake_model, open_tab):
-    fake_model.queue(text="Here I am.", ttft=0.8)
+def test_typing_indicator_shows_until_the_answer_starts(model_demo, fake_openai, open_tab):
+    fake_openai.queue(text="Here I am.", ttft=0.8)
     tab = open_tab(model_demo.url).open()
 
     tab.ask("Are you there, Sophie?")
@@ -251,9 +253,6 @@ def test_rate_limit_shows_a_countdown_and_holds_the_send_button(limited_demo, op
 def test_message_refused_while_the_limiter_is_down_is_sent_again_by_itself(
     demo_template, tmp_path, open_tab
 ):
-    from tests.browser.servers import demo_server
-    from tests.production.services import PrivateRedis
-
     redis = PrivateRedis(tmp_path)
     redis.start()
     server = demo_server(
@@ -331,8 +330,8 @@ def test_suggestion_buttons_ask_their_question(demo, open_tab):
     assert tab.widget(".suggestions").is_hidden()
 
 
-def test_unread_badge_when_an_answer_arrives_while_closed(model_demo, fake_model, open_tab):
-    fake_model.queue(text="Done: it's on its way.", ttft=0.6)
+def test_unread_badge_when_an_answer_arrives_while_closed(model_demo, fake_openai, open_tab):
+    fake_openai.queue(text="Done: it's on its way.", ttft=0.6)
     tab = open_tab(model_demo.url).open()
     tab.ask("Can you hurry?")
     tab.widget('.msg--user[data-state="sent"]').wait_for()

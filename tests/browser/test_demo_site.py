@@ -104,7 +104,7 @@ def test_conversation_started_as_a_visitor_continues_after_logging_in(demo, open
     tab = open_tab(demo.url).open()
     tab.ask("Which cities do you cover?")
     first = tab.wait_answers(1)
-    session = _session_of(demo, first)
+    session = demo.session_of(first.get_attribute("data-id"))
     tab.page.goto(f"{demo.url}/login/")
 
     tab.page.get_by_role("button", name="Log in as Ana").click()
@@ -114,7 +114,7 @@ def test_conversation_started_as_a_visitor_continues_after_logging_in(demo, open
     tab.widget(".msg--user").first.wait_for()
     assert tab.texts(tab.user_messages()) == ["Which cities do you cover?"]
     tab.ask("And how do I pay?")
-    assert _session_of(demo, tab.wait_answers(2)) == session
+    assert demo.session_of(tab.wait_answers(2).get_attribute("data-id")) == session
 
 
 def test_logging_out_forgets_the_conversation_in_this_browser(demo, open_tab):
@@ -132,16 +132,9 @@ def test_logging_out_forgets_the_conversation_in_this_browser(demo, open_tab):
     assert tab.widget(".notice").count() == 0
 
 
-def _session_of(server, answer) -> str:
-    ((session_id,),) = server.query(
-        "SELECT session_id FROM sophie_chat_chatmessage WHERE id = ?",
-        answer.get_attribute("data-id").replace("-", ""),
-    )
-    return session_id
-
-
 def _user_type_of(server, answer) -> str:
     ((user_type,),) = server.query(
-        "SELECT user_type FROM sophie_chat_chatsession WHERE id = ?", _session_of(server, answer)
+        "SELECT user_type FROM sophie_chat_chatsession WHERE id = ?",
+        server.session_of(answer.get_attribute("data-id")),
     )
     return user_type

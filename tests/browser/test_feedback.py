@@ -55,7 +55,7 @@ def test_closing_after_a_conversation_asks_for_a_score_and_stores_it(demo, open_
     tab = open_tab(demo.url).open()
     tab.ask("Is the work guaranteed?")
     answer = tab.wait_answers(1)
-    session_id = _session_of(demo, answer)
+    session_id = demo.session_of(answer.get_attribute("data-id"))
 
     tab.widget(".close").click()
 
@@ -91,7 +91,7 @@ def test_not_now_closes_and_is_not_asked_again(demo, open_tab):
     assert tab.panel.is_hidden()
     assert demo.query(
         "SELECT satisfaction_score FROM sophie_chat_chatsession WHERE id = ?",
-        _session_of(demo, answer),
+        demo.session_of(answer.get_attribute("data-id")),
     ) == [(None,)]
 
 
@@ -102,11 +102,3 @@ def test_no_score_is_asked_before_the_visitor_says_anything(demo, open_tab):
 
     assert tab.panel.is_hidden()
     assert tab.widget(".rating").is_hidden()
-
-
-def _session_of(server, answer) -> str:
-    ((session_id,),) = server.query(
-        "SELECT session_id FROM sophie_chat_chatmessage WHERE id = ?",
-        answer.get_attribute("data-id").replace("-", ""),
-    )
-    return session_id

@@ -17,16 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
-    MODEL_REPLY,
-    OPENAI_API_KEY,
-    ServerProcess,
-    child_env,
-    free_port,
-    python_path,
-    wait_until_healthy,
-)
-from tests.e2e.test_wheel_install import apply_quickstart
+from tests.support.network import free_port
+from tests.support.openai_server import API_KEY, MODEL_REPLY
+from tests.support.processes import ServerProcess, project_env
+from tests.support.quickstart import apply_quickstart
 
 pytestmark = pytest.mark.browser
 
@@ -40,11 +34,9 @@ def run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def fresh_site(tmp_path_factory: pytest.TempPathFactory, fake_model) -> Iterator[str]:
+def fresh_site(tmp_path_factory: pytest.TempPathFactory, fake_openai_process) -> Iterator[str]:
     work = tmp_path_factory.mktemp("fresh-site")
-    env = child_env(
-        PYTHONPATH=python_path(), OPENAI_API_KEY=OPENAI_API_KEY, OPENAI_BASE_URL=fake_model.url
-    )
+    env = project_env(OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake_openai_process.url)
     run([sys.executable, "-m", "django", "startproject", "mysite"], work, env)
     project = work / "mysite"
     apply_quickstart(project)
@@ -62,14 +54,13 @@ def fresh_site(tmp_path_factory: pytest.TempPathFactory, fake_model) -> Iterator
         log_path=work / "runserver.log",
     )
     try:
-        wait_until_healthy(process, f"http://127.0.0.1:{port}/chat/health/")
+        process.wait_until_healthy(f"http://127.0.0.1:{port}/chat/health/")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.stop()
 
 
-def test_widget_tag_alone_gives_a_fresh_site_a_working_chat(fresh_site, fake_model, open_tab):
-    fake_model.reset()
+def test_widget_tag_alone_gives_a_fresh_site_a_working_chat(fresh_site, fake_openai, open_tab):
     tab = open_tab(fresh_site).open()
 
     tab.ask("How do I book a cleaning?")

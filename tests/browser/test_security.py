@@ -56,9 +56,9 @@ def test_hostile_markup_in_a_visitors_message_is_shown_as_text(demo, open_tab):
 
 
 def test_hostile_model_text_runs_nothing_and_keeps_only_safe_links(
-    model_demo, fake_model, open_tab
+    model_demo, fake_openai, open_tab
 ):
-    fake_model.queue(text=HOSTILE_MODEL_TEXT, token_delay=0.005)
+    fake_openai.queue(text=HOSTILE_MODEL_TEXT, token_delay=0.005)
     tab = open_tab(model_demo.url, bypass_csp=True).open()
     dialogs = watch_dialogs(tab.page)
 
@@ -88,8 +88,8 @@ def test_hostile_model_text_runs_nothing_and_keeps_only_safe_links(
     assert dialogs == []
 
 
-def test_strict_csp_page_has_no_console_errors(model_demo, fake_model, open_tab):
-    fake_model.queue(text="All good: **no** inline code needed.")
+def test_strict_csp_page_has_no_console_errors(model_demo, fake_openai, open_tab):
+    fake_openai.queue(text="All good: **no** inline code needed.")
     response_headers: dict[str, str] = {}
     tab = open_tab(model_demo.url)
     response = tab.page.reload()

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MODEL_REPLY, OPENAI_API_KEY, ChatClient, ChatServer, FakeOpenAI
+from tests.support.chat_servers import ChatServer
+from tests.support.openai_server import API_KEY, MODEL_REPLY, FakeOpenAIProcess
+from tests.support.websocket import ChatClient
 
 pytestmark = pytest.mark.server
 
@@ -114,7 +116,7 @@ async def test_model_receives_the_question_in_its_prompt(chat_server, open_chat,
         "role": "user",
         "content": "Can I book an electrician for Saturday?",
     }
-    assert request["headers"]["authorization"] == f"Bearer {OPENAI_API_KEY}"
+    assert request["headers"]["authorization"] == f"Bearer {API_KEY}"
 
 
 async def test_answer_is_grounded_in_a_matching_knowledge_entry(
@@ -290,7 +292,7 @@ async def test_anonymous_visitor_is_forbidden_and_closed_with_4403(members_only_
 # -- leaving mid-answer -------------------------------------------------------------
 
 
-async def leave_mid_answer(open_chat: Any, server: ChatServer, fake: FakeOpenAI) -> dict:
+async def leave_mid_answer(open_chat: Any, server: ChatServer, fake: FakeOpenAIProcess) -> dict:
     """Ask for a slow answer, close the socket after two deltas; the session frame."""
     fake.queue(text="one two three four five six seven eight nine ten", token_delay=0.2)
     client, _ = await open_chat(server)

@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from sophie_chat.llm.openai import OpenAIBackend
-from tests.openai_server import FakeOpenAIServer
-
-TEST_API_KEY = "sk-test-0123456789abcdef"
+from tests.support.openai_server import API_KEY, FakeOpenAIServer
 
 
 @pytest.fixture
@@ -34,7 +32,7 @@ async def make_openai_backend(
 
     def make(**options: Any) -> OpenAIBackend:
         options = {
-            "api_key": TEST_API_KEY,
+            "api_key": API_KEY,
             "base_url": openai_server.url,
             "max_retries": 0,
             "timeout": 5,

@@ -23,8 +23,8 @@ from sophie_chat.llm.base import (
     Usage,
 )
 from sophie_chat.llm.openai import OpenAIBackend, retry_after_seconds
-from tests.llm.conftest import TEST_API_KEY
-from tests.openai_server import FakeOpenAIServer, free_port
+from tests.support.network import free_port
+from tests.support.openai_server import API_KEY, FakeOpenAIServer
 
 QUESTION = "How do I book a cleaning for Friday?"
 
@@ -189,7 +189,7 @@ async def test_api_key_is_read_from_the_environment(
 
 async def test_base_url_is_read_from_the_environment(openai_server, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
-    backend = OpenAIBackend(api_key=TEST_API_KEY, max_retries=0)
+    backend = OpenAIBackend(api_key=API_KEY, max_retries=0)
     try:
         assert await backend.complete(ask()) == openai_server.default.text
     finally:
@@ -380,7 +380,7 @@ async def test_cancelling_the_consumer_closes_the_http_response(
 
 def test_backend_works_from_successive_event_loops(openai_server):
     # async_to_sync callers run each call in a new event loop.
-    backend = OpenAIBackend(api_key=TEST_API_KEY, base_url=openai_server.url, max_retries=0)
+    backend = OpenAIBackend(api_key=API_KEY, base_url=openai_server.url, max_retries=0)
 
     async def once_and_close() -> str:
         try:

@@ -13,14 +13,10 @@ to the fake OpenAI server. Servers live for a module; tests never restart one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,181 +24,31 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import redis
-from websockets.asyncio.client import connect
 
-from tests.conftest import IN_CI
-from tests.e2e.conftest import (
-    KNOWLEDGE_FILE,
-    OPENAI_API_KEY,
-    ROOT,
-    ChatClient,
-    ChatServer,
-    FakeOpenAI,
-    ServerDidNotStart,
-    ServerProcess,
-    child_env,
-    free_port,
-    python_path,
-    server_argv,
-    start_fake_openai,
-    stop_all,
-    wait_until_healthy,
+from tests.support.chat_servers import ChatServer, stop_chat_servers
+from tests.support.openai_server import FakeOpenAIProcess
+from tests.support.processes import prepare_database
+from tests.support.services import (
+    PrivatePostgres,
+    PrivateRedis,
+    missing_binaries,
+    skip_unless_ci,
 )
-from tests.production.services import PrivatePostgres, PrivateRedis, missing_binaries
-
-#: The Redis database of the machine's Redis these tests may use.
-SHARED_REDIS_DB = 5
-#: Messages a visitor may send per minute to the shared topology's processes.
-SHARED_RATE = 3
-#: Messages containing this are refused by a trigger in the private PostgreSQL.
-DB_FAILURE_MARK = "[db-fail]"
-
-_running: list[ServerProcess] = []
-
-
-@dataclass
-class Topology:
-    """Server processes and the services they share."""
-
-    servers: list[ChatServer]
-    env: dict[str, str]
-    database_url: str
-    redis_url: str
-    prefix: str
-    redis: PrivateRedis | None = None
-    answers_redis: PrivateRedis | None = None
-    postgres: PrivatePostgres | None = None
-    processes: list[ServerProcess] = field(default_factory=list)
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Rows of a query on the servers' database."""
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            cursor = conn.execute(query, params)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
-
-    def messages(self, session_id: str) -> list[tuple[str, str]]:
-        """``(role, content)`` of a session's stored messages, oldest first."""
-        return [
-            (role, content)
-            for role, content in self.sql(
-                "SELECT role, content FROM sophie_chat_chatmessage WHERE session_id = %s "
-                "ORDER BY created_at, id",
-                uuid.UUID(session_id),
-            )
-        ]
-
-
-def _server_env(
-    *, redis_url: str, database_url: str, prefix: str, model_url: str, rate: str, **extra: str
-) -> dict[str, str]:
-    return child_env(
-        PYTHONPATH=python_path(),
-        DJANGO_SETTINGS_MODULE="tests.production.settings",
-        REDIS_URL=redis_url,
-        DATABASE_URL=database_url,
-        SOPHIE_TOPOLOGY_PREFIX=prefix,
-        SOPHIE_TOPOLOGY_RATE=rate,
-        SOPHIE_E2E_OPENAI_BASE_URL=model_url,
-        SOPHIE_E2E_OPENAI_API_KEY=OPENAI_API_KEY,
-        **extra,
-    )
-
-
-def _start_servers(env: dict[str, str], work: Path) -> list[ChatServer]:
-    """A uvicorn and a daphne process on free ports, started side by side, both healthy.
-
-    A port taken between choosing it and binding it is retried with another.
-    """
-    started: dict[str, ChatServer] = {}
-    launched: list[ChatServer] = []
-    try:
-        for _attempt in range(3):
-            waiting = []
-            for kind in ("uvicorn", "daphne"):
-                if kind in started:
-                    continue
-                port = free_port()
-                process = ServerProcess(
-                    f"{kind} :{port}",
-                    server_argv(kind, port),
-                    env=env,
-                    cwd=ROOT,
-                    log_path=work / f"{kind}-{port}.log",
-                )
-                server = ChatServer(kind, kind, port, process)
-                launched.append(server)
-                waiting.append(server)
-            for server in waiting:
-                try:
-                    wait_until_healthy(server.process, f"{server.http_url}/chat/health/")
-                except ServerDidNotStart as error:
-                    if not error.port_taken():
-                        raise
-                else:
-                    started[server.kind] = server
-            if len(started) == 2:
-                servers = [started["uvicorn"], started["daphne"]]
-                _running.extend(server.process for server in servers)
-                for server in launched:
-                    if server not in servers:
-                        server.process.stop()
-                return servers
-        raise ServerDidNotStart("no free port after 3 tries")
-    except BaseException:
-        stop_all([server.process for server in launched])
-        raise
-
-
-def _stop_servers(servers: list[ChatServer]) -> None:
-    crashed = [s.process for s in servers if s.process.exited()]
-    for server in servers:
-        if server.process in _running:
-            _running.remove(server.process)
-    stop_all([server.process for server in servers])
-    if crashed:
-        pytest.fail("\n\n".join(p.failure("exited while the tests ran") for p in crashed))
-
-
-def _prepare_database(env: dict[str, str]) -> None:
-    """Migrate and load the knowledge base, in one process (each start costs seconds)."""
-    script = (
-        "import django, sys; django.setup(); "
-        "from django.core.management import call_command; "
-        "call_command('migrate', interactive=False, verbosity=0); "
-        "call_command('populate_knowledge_base', sys.argv[1])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(KNOWLEDGE_FILE)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"migrate and populate:\n{result.stdout}\n{result.stderr}"
-
-
-@pytest.fixture(scope="session")
-def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeOpenAI]:
-    """The fake OpenAI server process, for every server process of these tests."""
-    server = start_fake_openai(tmp_path_factory.mktemp("fake-openai"))
-    _running.append(server.process)
-    yield server
-    _running.remove(server.process)
-    server.process.stop()
-
-
-@pytest.fixture
-def fake_openai(model_server: FakeOpenAI) -> FakeOpenAI:
-    """The fake OpenAI server, with no queued behaviour and no recorded request."""
-    model_server.reset()
-    return model_server
+from tests.support.topology import (
+    DB_FAILURE_MARK,
+    KNOWLEDGE_FILE,
+    SHARED_RATE,
+    SHARED_REDIS_DB,
+    Topology,
+    start_topology_servers,
+    topology_env,
+)
+from tests.support.websocket import ChatClient, open_chat_client
 
 
 @pytest.fixture(scope="module")
 def shared_topology(
-    tmp_path_factory: pytest.TempPathFactory, model_server: FakeOpenAI
+    tmp_path_factory: pytest.TempPathFactory, fake_openai_process: FakeOpenAIProcess
 ) -> Iterator[Topology]:
     """Two server processes on the machine's Redis and PostgreSQL (REDIS_URL, DATABASE_URL)."""
     prefix = f"sophie-mp-{uuid.uuid4().hex[:12]}"
@@ -213,21 +59,21 @@ def shared_topology(
     database_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{database}"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
-    env = _server_env(
+    env = topology_env(
         redis_url=redis_url,
         database_url=database_url,
         prefix=prefix,
-        model_url=model_server.url,
+        model_url=fake_openai_process.url,
         rate=f"{SHARED_RATE}/m",
     )
     servers: list[ChatServer] = []
     try:
-        _prepare_database(env)
-        servers = _start_servers(env, tmp_path_factory.mktemp("shared-topology"))
+        prepare_database(env, KNOWLEDGE_FILE)
+        servers = start_topology_servers(env, tmp_path_factory.mktemp("shared-topology"))
         yield Topology(servers, env, database_url, redis_url, prefix)
     finally:
         if servers:
-            _stop_servers(servers)
+            stop_chat_servers(servers)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
         client = redis.Redis.from_url(redis_url)
@@ -239,15 +85,13 @@ def shared_topology(
 
 @pytest.fixture(scope="module")
 def private_topology(
-    tmp_path_factory: pytest.TempPathFactory, model_server: FakeOpenAI
+    tmp_path_factory: pytest.TempPathFactory, fake_openai_process: FakeOpenAIProcess
 ) -> Iterator[Topology]:
     """Two server processes on a private Redis, a private answer-cache Redis and a
     private PostgreSQL, which tests may stop and restart (see :func:`services_up`)."""
     missing = missing_binaries()
     if missing:
-        if IN_CI:
-            pytest.fail(f"CI=true and the failure tests need private services: {missing}")
-        pytest.skip(f"needs private Redis and PostgreSQL servers: {missing}")
+        skip_unless_ci(f"needs private Redis and PostgreSQL servers: {missing}")
     work = Path(tempfile.mkdtemp(prefix="sophie-topology-"))
     main_redis = PrivateRedis(work, "redis")
     answers_redis = PrivateRedis(work, "answers-redis")
@@ -262,15 +106,15 @@ def private_topology(
         postgres.execute("CREATE DATABASE sophie OWNER sophie")
         database_url = postgres.url(user="sophie", database="sophie")
         prefix = "sophie-private"
-        env = _server_env(
+        env = topology_env(
             redis_url=main_redis.url(0),
             database_url=database_url,
             prefix=prefix,
-            model_url=model_server.url,
+            model_url=fake_openai_process.url,
             rate="1000/m",
             REDIS_CACHE_URL=answers_redis.url(0),
         )
-        _prepare_database(env)
+        prepare_database(env, KNOWLEDGE_FILE)
         # A real database error, on demand: storing a message marked DB_FAILURE_MARK fails.
         postgres.execute(
             "CREATE FUNCTION refuse_message() RETURNS trigger LANGUAGE plpgsql AS "
@@ -280,7 +124,7 @@ def private_topology(
             "EXECUTE FUNCTION refuse_message()",
             database="sophie",
         )
-        servers = _start_servers(env, work)
+        servers = start_topology_servers(env, work)
         yield Topology(
             servers,
             env,
@@ -293,7 +137,7 @@ def private_topology(
         )
     finally:
         if servers:
-            _stop_servers(servers)
+            stop_chat_servers(servers)
         main_redis.stop()
         answers_redis.stop()
         postgres.remove()
@@ -320,15 +164,6 @@ def services_up(private_topology: Topology) -> Iterator[Topology]:
     ensure()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    if report.failed:
-        for process in list(_running):
-            report.sections.append((f"output of {process.name}", process.tail()))
-    return report
-
-
 @pytest.fixture
 def visitor_ip() -> str:
     """An address of this test's own (sent as X-Forwarded-For), so limits count per test."""
@@ -342,14 +177,9 @@ async def open_chat(visitor_ip: str) -> AsyncIterator[Any]:
     opened: list[ChatClient] = []
 
     async def _open(server: ChatServer) -> tuple[ChatClient, dict[str, Any]]:
-        ws = await connect(
-            server.ws_url,
-            origin=server.http_url,
-            proxy=None,
-            open_timeout=10,
-            additional_headers={"X-Forwarded-For": visitor_ip},
+        client = await open_chat_client(
+            server.ws_url, origin=server.http_url, headers={"X-Forwarded-For": visitor_ip}
         )
-        client = ChatClient(ws)
         opened.append(client)
         return client, await client.receive()
 
@@ -357,11 +187,3 @@ async def open_chat(visitor_ip: str) -> AsyncIterator[Any]:
     for client in opened:
         with contextlib.suppress(Exception):
             await client.close()
-
-
-def frame_types(frames: list[dict[str, Any]]) -> list[str]:
-    return [frame["type"] for frame in frames]
-
-
-def dumps(frames: list[dict[str, Any]]) -> str:
-    return json.dumps(frames, indent=1, ensure_ascii=False)

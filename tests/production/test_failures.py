@@ -15,20 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MODEL_REPLY, ChatClient
-from tests.production.conftest import DB_FAILURE_MARK, Topology, dumps, frame_types
+from tests.support.openai_server import MODEL_REPLY
+from tests.support.topology import DB_FAILURE_MARK
+from tests.support.websocket import ChatClient, dumps, frame_types
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.server]
 
-
-async def two_tabs(open_chat: Any, topology: Topology) -> tuple[ChatClient, ChatClient, dict]:
-    """A conversation open in a tab on each process."""
-    first, second = topology.servers
-    tab_a, _ = await open_chat(first)
-    session = await tab_a.start()
-    tab_b, _ = await open_chat(second)
-    assert (await tab_b.start(resume_token=session["resume_token"]))["type"] == "session"
-    return tab_a, tab_b, session
 
 
 async def wait_until_tabs_see_each_other(sender: ChatClient, watcher: ChatClient) -> None:
@@ -58,7 +50,7 @@ def history(session: dict[str, Any]) -> list[tuple[str, str]]:
 async def test_message_while_redis_is_down_is_refused_with_service_unavailable(
     services_up, open_chat, fake_openai
 ):
-    tab_a, _tab_b, session = await two_tabs(open_chat, services_up)
+    tab_a, _tab_b, session = await services_up.two_tabs(open_chat)
     services_up.redis.stop()
 
     frames = await tab_a.ask("Do you clean windows?", "down-1")
@@ -86,7 +78,7 @@ async def test_connections_opened_while_redis_is_down_start_a_conversation(
 async def test_conversation_goes_on_after_redis_restarts_with_history_intact_and_no_duplicates(
     services_up, open_chat, fake_openai
 ):
-    tab_a, tab_b, session = await two_tabs(open_chat, services_up)
+    tab_a, tab_b, session = await services_up.two_tabs(open_chat)
     await tab_a.ask("Can you assemble furniture?", "r-1")
     await tab_b.receive_until("stream_end")
     services_up.redis.stop()
@@ -120,7 +112,7 @@ async def test_conversation_goes_on_after_redis_restarts_with_history_intact_and
 async def test_tabs_on_both_processes_see_each_other_again_after_redis_restarts(
     services_up, open_chat, fake_openai
 ):
-    tab_a, tab_b, _session = await two_tabs(open_chat, services_up)
+    tab_a, tab_b, _session = await services_up.two_tabs(open_chat)
     services_up.redis.stop()
     services_up.redis.start()
     await wait_until_tabs_see_each_other(tab_a, tab_b)

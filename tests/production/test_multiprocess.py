@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MODEL_REPLY, ChatClient
-from tests.production.conftest import SHARED_RATE, Topology, dumps, frame_types
+from tests.support.openai_server import MODEL_REPLY
+from tests.support.topology import SHARED_RATE
+from tests.support.websocket import ChatClient, dumps, frame_types
 
 pytestmark = [
     pytest.mark.multiprocess,
@@ -27,16 +28,6 @@ pytestmark = [
 def contents(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in messages]
 
-
-async def two_tabs(open_chat: Any, topology: Topology) -> tuple[ChatClient, ChatClient, dict]:
-    """A conversation started in a tab on the first process and open in a tab on the second."""
-    first, second = topology.servers
-    tab_a, _ = await open_chat(first)
-    session = await tab_a.start()
-    tab_b, _ = await open_chat(second)
-    resumed = await tab_b.start(resume_token=session["resume_token"])
-    assert resumed["session_id"] == session["session_id"], resumed
-    return tab_a, tab_b, session
 
 
 async def ask_and_watch(
@@ -97,7 +88,7 @@ async def test_conversation_resumed_on_the_other_process_goes_on_with_its_histor
 async def test_message_from_a_tab_on_one_process_appears_with_its_answer_in_a_tab_on_the_other(
     shared_topology, open_chat, fake_openai, direction
 ):
-    tab_a, tab_b, _session = await two_tabs(open_chat, shared_topology)
+    tab_a, tab_b, _session = await shared_topology.two_tabs(open_chat)
     sender, watcher = (tab_a, tab_b) if direction == "uvicorn_to_daphne" else (tab_b, tab_a)
 
     question = f"Can you fix a leaking tap ({direction})?"
@@ -111,7 +102,7 @@ async def test_message_from_a_tab_on_one_process_appears_with_its_answer_in_a_ta
 
 
 async def test_token_deltas_go_only_to_the_tab_that_asked(shared_topology, open_chat, fake_openai):
-    tab_a, tab_b, _session = await two_tabs(open_chat, shared_topology)
+    tab_a, tab_b, _session = await shared_topology.two_tabs(open_chat)
 
     sent, seen = await ask_and_watch(tab_a, tab_b, "Do you install ceiling fans?", "d-1")
 
@@ -123,7 +114,7 @@ async def test_token_deltas_go_only_to_the_tab_that_asked(shared_topology, open_
 async def test_rate_limit_refuses_the_message_over_it_whichever_process_receives_it(
     shared_topology, open_chat, fake_openai
 ):
-    tab_a, tab_b, session = await two_tabs(open_chat, shared_topology)
+    tab_a, tab_b, session = await shared_topology.two_tabs(open_chat)
     tabs = [tab_a, tab_b]
     for number in range(SHARED_RATE):
         sender, watcher = tabs[number % 2], tabs[(number + 1) % 2]
@@ -141,7 +132,7 @@ async def test_rate_limit_refuses_the_message_over_it_whichever_process_receives
 async def test_messages_of_one_session_on_two_processes_are_answered_one_at_a_time(
     shared_topology, open_chat, fake_openai
 ):
-    tab_a, tab_b, session = await two_tabs(open_chat, shared_topology)
+    tab_a, tab_b, session = await shared_topology.two_tabs(open_chat)
     fake_openai.queue("reply", text="Yes, on Saturdays too.", ttft=1.0)
     fake_openai.queue("reply", text="A deep clean takes five hours.")
 

@@ -8,6 +8,7 @@ import pytest
 
 from sophie_chat.ratelimit.base import RateLimiterUnavailable
 from sophie_chat.ratelimit.redis import RedisRateLimiter
+from tests.support.services import PrivateRedis, redis_server_binary, skip_unless_ci
 
 pytestmark = pytest.mark.redis
 
@@ -63,13 +64,8 @@ def test_only_redis_urls_are_accepted():
 
 @pytest.fixture
 def own_redis(tmp_path):
-    from tests.conftest import IN_CI
-    from tests.production.services import PrivateRedis, redis_server_binary
-
     if redis_server_binary() is None:
-        if IN_CI:
-            pytest.fail("CI=true and this test needs redis-server")
-        pytest.skip("needs redis-server")
+        skip_unless_ci("needs redis-server")
     server = PrivateRedis(tmp_path)
     server.start()
     yield server

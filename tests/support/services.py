@@ -1,10 +1,16 @@
-"""Private Redis and PostgreSQL servers that tests may stop, pause and restart.
+"""The services tests need: whether they are here, and private servers tests may stop.
+
+Tests marked ``redis``, ``postgres`` or ``browser`` need that service
+(:func:`service_missing`). On a developer's machine without it they skip
+with a message naming what is missing; under ``CI=true`` they never skip: a
+missing service fails them (:func:`skip_unless_ci`).
 
 The machine's own Redis and PostgreSQL are shared by other test runs, so the
-failure tests never touch them: each starts its own ``redis-server`` and its
-own PostgreSQL cluster (``initdb`` into a temporary folder) on free ports on
-127.0.0.1, and removes them at the end. PostgreSQL refuses to run as root;
-under root its commands run as the ``postgres`` user.
+failure tests never stop them: each starts its own ``redis-server``
+(:class:`PrivateRedis`) and its own PostgreSQL cluster
+(:class:`PrivatePostgres`, ``initdb`` into a temporary folder) on free ports
+on 127.0.0.1, and removes them at the end. PostgreSQL refuses to run as
+root; under root its commands run as the ``postgres`` user.
 """
 
 from __future__ import annotations
@@ -19,13 +25,60 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlparse
 
 import psycopg
+import pytest
 import redis
 
-from tests.e2e.conftest import free_port
+from tests.support.network import free_port, port_open
+
+#: Under ``CI=true`` nothing is skipped for a missing service: it fails.
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 START_TIMEOUT = 30.0
+
+
+def skip_unless_ci(reason: str) -> NoReturn:
+    """Skip the test because ``reason``; fail it instead under ``CI=true``."""
+    if IN_CI:
+        pytest.fail(f"CI=true and this test cannot run: {reason}")
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def service_missing(marker: str) -> str | None:
+    """Why the service of a test marker (``redis``, ``postgres``, ``browser``) is not here,
+    or ``None``."""
+    if marker == "redis":
+        url = os.environ.get("REDIS_URL", "")
+        if not url:
+            return "REDIS_URL is not set"
+        return None if _reachable(url, 6379) else f"Redis at {url} is not answering"
+    if marker == "postgres":
+        url = os.environ.get("DATABASE_URL", "")
+        if not url.startswith(("postgres://", "postgresql://")):
+            return "DATABASE_URL does not point at PostgreSQL"
+        return None if _reachable(url, 5432) else f"PostgreSQL at {url} is not answering"
+    if marker == "browser":
+        if not os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
+            return "Chromium is not installed (apt-get install chromium)"
+        try:
+            import playwright  # noqa: F401
+        except ImportError:
+            return "Playwright is not installed"
+    return None
 
 
 def redis_server_binary() -> str | None:
@@ -55,12 +108,6 @@ def missing_binaries() -> str | None:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root, and runuser is missing to run PostgreSQL as postgres"
     return None
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class PrivateRedis:
@@ -120,7 +167,7 @@ class PrivateRedis:
                 self.process.wait(10)
         self.process = None
         deadline = time.monotonic() + 5
-        while _port_open(self.port) and time.monotonic() < deadline:
+        while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def pause(self) -> None:

@@ -1,12 +1,12 @@
-"""The demo site served for a real browser: processes, databases, Chromium.
+"""The demo site (example_project) served for real: processes, databases.
 
-The demo (``example_project``) runs exactly as ``make demo`` runs it,
-``manage.py runserver`` from daphne (an ASGI server, WebSockets included),
-in its own process on 127.0.0.1 and a free port, on a copy of a SQLite file
-migrated once per test session (demo accounts included) and loaded with
+The demo runs exactly as ``make demo`` runs it, ``manage.py runserver``
+from daphne (an ASGI server, WebSockets included), in its own process on
+127.0.0.1 and a free port, on a copy of a SQLite file migrated once per test
+session (demo accounts included) and loaded with
 ``knowledge/home_services.json``. Settings are the demo's own, through
-``tests/browser/settings.py``. Used by the browser tests' fixtures and by
-``python -m tests.browser.screenshots``.
+``tests/browser/settings.py``. Used by the browser tests' fixtures, by
+``tests/test_example_project.py`` and by the screenshot scripts.
 """
 
 from __future__ import annotations
@@ -22,22 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import (
-    OPENAI_API_KEY,
-    ServerDidNotStart,
-    ServerProcess,
-    child_env,
-    free_port,
-    http,
-    python_path,
-    wait_until_healthy,
-)
+from tests.support.network import free_port, http
+from tests.support.openai_server import API_KEY
+from tests.support.processes import ROOT, ServerDidNotStart, ServerProcess, project_env
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "example_project"
 KNOWLEDGE = DEMO / "knowledge" / "home_services.json"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: Generous enough that no test meets the limit unless it asks to.
 DEFAULT_RATE = "1000/m"
 
@@ -51,8 +41,7 @@ def demo_env(
     limiter_redis_url: str | None = None,
 ) -> dict[str, str]:
     """The environment of a demo process: its database, its limits, its model."""
-    env = child_env(
-        PYTHONPATH=python_path(),
+    env = project_env(
         DJANGO_SETTINGS_MODULE="tests.browser.settings",
         SOPHIE_BROWSER_DATABASE=str(database),
         SOPHIE_BROWSER_RATE=rate,
@@ -64,7 +53,7 @@ def demo_env(
         env["SOPHIE_BROWSER_LIMITER_REDIS_URL"] = limiter_redis_url
     if model_url:
         # The demo's own switch: OPENAI_API_KEY selects the OpenAI backend.
-        env["OPENAI_API_KEY"] = OPENAI_API_KEY
+        env["OPENAI_API_KEY"] = API_KEY
         env["OPENAI_BASE_URL"] = model_url
     return env
 
@@ -121,7 +110,7 @@ class DemoServer:
                 log_path=self.log_dir / f"{self.name}-{self.port}-{os.urandom(3).hex()}.log",
             )
             try:
-                wait_until_healthy(self.process, f"{self.url}/chat/health/")
+                self.process.wait_until_healthy(f"{self.url}/chat/health/")
             except ServerDidNotStart as error:
                 self.process.stop()
                 if not error.port_taken():
@@ -147,6 +136,14 @@ class DemoServer:
         with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5) as db:
             return db.execute(sql, params).fetchall()
 
+    def session_of(self, message_id: str) -> str:
+        """The conversation a stored message (its ``data-id`` in the widget) belongs to."""
+        ((session_id,),) = self.query(
+            "SELECT session_id FROM sophie_chat_chatmessage WHERE id = ?",
+            message_id.replace("-", ""),
+        )
+        return session_id
+
 
 def demo_server(
     name: str,
@@ -159,8 +156,3 @@ def demo_server(
     shutil.copyfile(template, database)
     server = DemoServer(name, database, demo_env(database, **limits), work)
     return server.start()
-
-
-def launch_chromium(playwright: Any) -> Any:
-    """Debian's Chromium, driven by Playwright (its own browser download cannot work here)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

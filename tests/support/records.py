@@ -1,18 +1,22 @@
-"""Stored conversations made directly, for tests of what is computed from them
-(analytics, the dashboard, data rights, retention)."""
+"""Rows made directly: users, and stored conversations for tests of what is computed
+from them (analytics, the dashboard, data rights, retention)."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from sophie_chat.models import ChatMessage, ChatSession, MessageFeedback
+
+
+@sync_to_async
+def make_user(username: str = "ana", **fields: Any) -> Any:
+    """A Django user (password ``"x"``), from async tests."""
+    return get_user_model().objects.create_user(username=username, password="x", **fields)
 
 
 def conversation(
@@ -72,20 +76,3 @@ def conversation(
     )
     session.refresh_from_db()
     return session
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """``check()``'s first truthy result (awaited if it is awaitable), polled until ``timeout``.
-
-    What a turn records after its answer ended (unanswered questions) is
-    written while the visitor reads the answer, in another database thread
-    than the test's.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.02)

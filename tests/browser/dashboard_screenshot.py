@@ -1,14 +1,14 @@
 """Fill a copy of the demo with real conversations and screenshot its analytics dashboard.
 
-    .venv/bin/python example_project/screenshots/dashboard.py \\
-        --output docs/_static/screenshots/dashboard.png
+    python -m tests.browser.dashboard_screenshot --output docs/_static/screenshots/dashboard.png
 
 What it does, all on this machine:
 
 1. copies the demo to a temporary folder (the repository's own database is
    left alone), migrates it and loads its knowledge base;
-2. starts the fake OpenAI-compatible server of the test suite
-   (``tests/openai_server.py``) and points the demo's OpenAI backend at it;
+2. starts the test suite's fake OpenAI-compatible server
+   (``tests/support/openai_server.py``) and points the demo's OpenAI backend
+   at it;
 3. holds conversations through sophie-chat's real WebSocket consumer, engine
    and store, in English and Portuguese, with thumbs up and down, ratings,
    model failures answered by a fallback, bad frames and repeated first
@@ -17,6 +17,8 @@ What it does, all on this machine:
 4. runs the demo under daphne (``manage.py runserver``), logs in to the
    admin as a staff user with Chromium (Playwright, ``/usr/bin/chromium``
    or ``$CHROMIUM``), and screenshots ``chat/analytics/``.
+
+The widget's screenshots come from ``python -m tests.browser.screenshots``.
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "example_project"
+from tests.support.browser import launch_chromium
+from tests.support.network import free_port
+from tests.support.openai_server import FakeOpenAIServer
+from tests.support.processes import ROOT, ServerProcess
+
+DEMO = ROOT / "example_project"
 STAFF_USER, STAFF_PASSWORD = "staff", "staff-password-for-the-screenshot"
 DAYS = 14
 
@@ -50,23 +52,19 @@ OFF_TOPIC = [
 DOWN_COMMENTS = ["Didn't answer my question", "Resposta genérica", "Wrong city", ""]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def copy_demo(target: Path) -> Path:
     site = target / "example_project"
     shutil.copytree(
         DEMO,
         site,
-        ignore=shutil.ignore_patterns("db.sqlite3", "staticfiles", "__pycache__", "screenshots"),
+        ignore=shutil.ignore_patterns("db.sqlite3", "staticfiles", "__pycache__"),
     )
     return site
 
 
-async def hold_conversations(knowledge: list[dict], fake, rng: random.Random) -> None:
+async def hold_conversations(
+    knowledge: list[dict], fake: FakeOpenAIServer, rng: random.Random
+) -> None:
     """Real conversations through the consumer, one day's batch at a time, dated back."""
     from channels.db import database_sync_to_async
     from channels.routing import URLRouter
@@ -116,7 +114,7 @@ async def hold_conversations(knowledge: list[dict], fake, rng: random.Random) ->
                 entry = rng.choice(popular if turn == 0 and rng.random() < 0.35 else entries)
                 question, answer = entry["question"], entry["answer"]
             roll = rng.random()
-            fake.queue.clear()  # a cache hit leaves its reply unused
+            fake.reset()  # a cache hit leaves its reply unused
             if roll < 0.06:
                 for _attempt in range(3):  # the SDK retries twice
                     fake.error(503)
@@ -146,7 +144,7 @@ async def hold_conversations(knowledge: list[dict], fake, rng: random.Random) ->
             await receive_until(comm, "error")
         if rng.random() < 0.06:
             # An impatient visitor: past the limiter's burst, messages are refused.
-            fake.queue.clear()
+            fake.reset()
             for _ in range(6):
                 await comm.send_to(
                     text_data=json.dumps(
@@ -192,25 +190,11 @@ async def hold_conversations(knowledge: list[dict], fake, rng: random.Random) ->
         print(f"day -{days_ago}: done", flush=True)
 
 
-def wait_for(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def screenshot(base_url: str, output: Path, locale: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_page(
             viewport={"width": 1360, "height": 900},
             locale=locale,
@@ -229,19 +213,20 @@ def screenshot(base_url: str, output: Path, locale: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--output", type=Path, default=REPO / "docs/_static/screenshots/dashboard.png"
+        "--output", type=Path, default=ROOT / "docs/_static/screenshots/dashboard.png"
     )
     parser.add_argument("--locale", default="en")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     output = args.output.resolve()
-    # tests.openai_server, and sophie_chat from this checkout if it is not installed.
-    sys.path[:0] = [str(REPO), str(REPO / "src")]
-    from tests.openai_server import FakeOpenAIServer
+    # sophie_chat from this checkout, whether or not it is installed.
+    sys.path.insert(0, str(ROOT / "src"))
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        FakeOpenAIServer(default_reply="Happy to help! Tell me more about what you need.") as fake,
+        FakeOpenAIServer(
+            default_reply="Happy to help! Tell me more about what you need.", record=False
+        ) as fake,
     ):
         site = copy_demo(Path(tmp))
         env = {
@@ -250,7 +235,9 @@ def main() -> None:
             "OPENAI_BASE_URL": fake.url,
             "OPENAI_MODEL": "gpt-4o-mini",
             "DJANGO_SETTINGS_MODULE": "demo.settings",
-            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+            ),
         }
         os.environ.update(env)
         sys.path.insert(0, str(site))
@@ -268,19 +255,18 @@ def main() -> None:
         asyncio.run(hold_conversations(knowledge, fake, random.Random(args.seed)))
 
         port = free_port()
-        server = subprocess.Popen(
+        server = ServerProcess(
+            "demo (dashboard screenshot)",
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=site,
             env={**env, "DJANGO_DEBUG": "1"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            cwd=site,
+            log_path=Path(tmp) / "runserver.log",
         )
         try:
-            wait_for(f"http://127.0.0.1:{port}/chat/health/")
+            server.wait_until_healthy(f"http://127.0.0.1:{port}/chat/health/")
             screenshot(f"http://127.0.0.1:{port}", output, args.locale)
         finally:
-            server.terminate()
-            server.wait(10)
+            server.stop()
     print(f"wrote {output}")
 
 

@@ -1,0 +1,99 @@
+"""Chromium driven by Playwright, and a page of the demo with the widget.
+
+Debian's Chromium (``/usr/bin/chromium``, or ``CHROMIUM``): Playwright's own
+browser download cannot work here. Used by the browser tests' fixtures and
+by the screenshot scripts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+#: How long a test waits for something the widget should show.
+TIMEOUT_MS = 15_000
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, driven by ``playwright`` (a started ``sync_playwright()``)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@dataclass
+class Tab:
+    """A page of the demo with the widget, and what its console said."""
+
+    page: Any
+    console_errors: list[str] = field(default_factory=list)
+
+    def watch_console(self) -> Tab:
+        """Record the page's console errors and uncaught exceptions in :attr:`console_errors`."""
+        self.page.on("console", self._record_console_error)
+        self.page.on("pageerror", lambda error: self.console_errors.append(f"uncaught: {error}"))
+        return self
+
+    def _record_console_error(self, message: Any) -> None:
+        # A site without a favicon is the site's business, not the widget's.
+        if message.type == "error" and not message.location.get("url", "").endswith(
+            "/favicon.ico"
+        ):
+            self.console_errors.append(f"{message.text} ({message.location.get('url')})")
+
+    def widget(self, selector: str = "") -> Any:
+        """A locator inside the widget's shadow root (Playwright's CSS pierces open roots)."""
+        return self.page.locator(f"sophie-chat {selector}".strip())
+
+    @property
+    def panel(self) -> Any:
+        return self.widget(".panel")
+
+    @property
+    def launcher(self) -> Any:
+        return self.widget(".launcher")
+
+    @property
+    def input(self) -> Any:
+        return self.widget(".input")
+
+    @property
+    def log(self) -> Any:
+        return self.widget(".log")
+
+    @property
+    def status(self) -> Any:
+        return self.widget(".status")
+
+    def open(self) -> Tab:
+        """Open the panel with the launcher (it stays open across pages of a visit)."""
+        if self.panel.is_hidden():
+            self.launcher.click()
+        self.panel.wait_for(state="visible")
+        return self
+
+    def wait_online(self) -> Tab:
+        self.widget('.panel[data-connection="online"]').wait_for(timeout=TIMEOUT_MS)
+        return self
+
+    def ask(self, text: str) -> Tab:
+        self.input.fill(text)
+        self.input.press("Enter")
+        return self
+
+    def answers(self) -> Any:
+        """The assistant's stored answers (the greeting excluded)."""
+        return self.widget(".msg--assistant[data-id]")
+
+    def wait_answers(self, count: int) -> Any:
+        """The ``count``-th finished answer (with its feedback buttons); returns it."""
+        answer = self.widget(".msg--assistant[data-id]:not(.msg--streaming)").nth(count - 1)
+        answer.locator(".msg__actions").wait_for(timeout=TIMEOUT_MS)
+        return answer
+
+    def user_messages(self) -> Any:
+        return self.widget(".msg--user")
+
+    def texts(self, locator: Any) -> list[str]:
+        return [text.strip() for text in locator.locator(".msg__text").all_inner_texts()]
