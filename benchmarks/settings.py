@@ -20,21 +20,21 @@ Everything else is the embedded default: the in-memory channel layer, the
 local-memory cache (response cache and rate limiter), the database knowledge
 source, the OpenAI backend (the official SDK, over aiohttp when
 ``benchmarks/requirements.txt`` is installed) pointed at the fake model.
+The rest (language, time zone, caches, silenced checks) is the test suite's
+base, ``tests/support/settings.py``.
 """
 
 import os
 from urllib.parse import urlparse
 
+from tests.support.settings import *  # noqa: F403
+from tests.support.settings import postgres_database, server_logging
+
 SECRET_KEY = "sophie-chat-benchmark-not-secret"
-DEBUG = False
-USE_TZ = True
-TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
-USE_I18N = True
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "benchmarks.urls"
 ASGI_APPLICATION = "benchmarks.asgi.application"
+# Only what the chat needs: every app and middleware costs on every request.
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,18 +45,16 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
 ]
+TEMPLATES: list[dict] = []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _url = urlparse(os.environ.get("BENCH_DATABASE_URL", "sqlite:////tmp/sophie-bench.sqlite3"))
 if _url.scheme in ("postgres", "postgresql"):
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": _url.path.lstrip("/") or "bench_sophie",
-            "USER": _url.username or "postgres",
-            "PASSWORD": _url.password or "",
-            "HOST": _url.hostname or "127.0.0.1",
-            "PORT": str(_url.port or 5432),
+            **postgres_database(
+                _url.geturl(), NAME="bench_sophie", USER="postgres", HOST="127.0.0.1", PORT="5432"
+            ),
             "CONN_MAX_AGE": None,
         }
     }
@@ -74,9 +72,6 @@ else:
         }
     }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
 SOPHIE_CHAT = {
     "LLM": {
         "BACKEND": "sophie_chat.llm.openai.OpenAIBackend",
@@ -92,16 +87,4 @@ SOPHIE_CHAT = {
     "MAX_CONNECTIONS_PER_CLIENT": 50_000,
 }
 
-# The embedded defaults are on purpose here (one process, LocMem, in-memory layer).
-SILENCED_SYSTEM_CHECKS = ["sophie_chat.W010", "sophie_chat.W011", "sophie_chat.W012"]
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "sophie_chat": {"handlers": ["stderr"], "level": "WARNING"},
-        "django": {"handlers": ["stderr"], "level": "WARNING"},
-    },
-}
+LOGGING = server_logging("WARNING")

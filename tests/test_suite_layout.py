@@ -78,7 +78,7 @@ def test_the_package_and_the_demo_never_import_the_tests_or_the_benchmark(folder
 
 def test_the_support_modules_shared_with_the_benchmark_import_no_pytest_nor_django():
     # python -m benchmarks runs without pytest, and before Django is set up.
-    shared = ["network", "processes", "openai_server"]
+    shared = ["network", "processes", "openai_server", "settings"]
     found = [
         f"tests/support/{name}.py:{line}: {module}"
         for name in shared

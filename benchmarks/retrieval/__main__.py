@@ -18,7 +18,6 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_PAGE = ROOT / "docs" / "retrieval.md"
@@ -29,16 +28,11 @@ MARKERS = "<!-- benchmark:{vendor}:start -->", "<!-- benchmark:{vendor}:end -->"
 def configure(database_url: str, tmp: str) -> None:
     import django
     from django.conf import settings
+    from tests.support.settings import postgres_database
 
     if database_url.startswith(("postgres://", "postgresql://")):
-        url = urlparse(database_url)
         database = {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": url.path.lstrip("/") or "postgres",
-            "USER": url.username or "",
-            "PASSWORD": url.password or "",
-            "HOST": url.hostname or "",
-            "PORT": str(url.port or ""),
+            **postgres_database(database_url, NAME="postgres"),
             "TEST": {"NAME": "test_sophie_retrieval_benchmark"},
         }
     else:

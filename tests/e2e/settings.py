@@ -18,6 +18,7 @@ The fixtures in ``tests/e2e/conftest.py`` start each server process with
 import os
 
 from tests.settings import *  # noqa: F403
+from tests.support.settings import server_logging
 
 DATABASES = {
     "default": {
@@ -50,13 +51,4 @@ SOPHIE_CHAT = {
 }
 
 # The server's stderr is collected by the fixtures and shown when a test fails.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "sophie_chat": {"handlers": ["stderr"], "level": "INFO"},
-        "django": {"handlers": ["stderr"], "level": "WARNING"},
-    },
-}
+LOGGING = server_logging("INFO")

@@ -18,6 +18,7 @@ import os
 
 from tests.production.recipe import production_settings
 from tests.settings import *  # noqa: F403
+from tests.support.settings import server_logging
 
 _recipe = production_settings()
 _prefix = os.environ["SOPHIE_TOPOLOGY_PREFIX"]
@@ -48,13 +49,4 @@ SOPHIE_CHAT.update(
 )
 
 # The server's stderr is collected by the fixtures and shown when a test fails.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "sophie_chat": {"handlers": ["stderr"], "level": "INFO"},
-        "django": {"handlers": ["stderr"], "level": "WARNING"},
-    },
-}
+LOGGING = server_logging("INFO")

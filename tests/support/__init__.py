@@ -23,10 +23,12 @@ modules import from here, never from a conftest or from another test module
 ``services``
     Whether Redis, PostgreSQL and Chromium are here; private Redis and
     PostgreSQL servers tests may stop.
+``settings``
+    The base of every test settings module (and of the benchmark's).
 ``overrides``, ``records``, ``waiting``, ``checks``, ``quickstart``
     ``settings_with``; rows made directly (``conversation``, ``make_user``);
     ``eventually``; running the system checks; the quickstart's snippets.
 
-``network``, ``processes`` and ``openai_server`` import
+``network``, ``processes``, ``openai_server`` and ``settings`` import
 neither pytest nor the test settings: ``python -m benchmarks`` uses them.
 """
