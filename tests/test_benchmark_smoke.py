@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-import sophie_chat
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.processes import ROOT, project_env
 
 pytestmark = [pytest.mark.server, pytest.mark.benchmark]
 
@@ -31,13 +29,10 @@ def bench(out: Path, *args: str) -> dict[str, Any]:
         if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
         else "sqlite"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BENCH_"))}
-    # The project root (for ``benchmarks``) and, when this run imports
-    # sophie_chat from the source tree rather than a wheel, ``src/``.
-    package_parent = Path(sophie_chat.__file__).resolve().parent.parent
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), *([str(package_parent)] if package_parent == ROOT / "src" else [])]
-    )
+    env = project_env()
+    if database == "postgres":
+        # The server the benchmark makes its database on.
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
     result = subprocess.run(
         [
             sys.executable,

@@ -10,16 +10,14 @@ the fake OpenAI server, reached through the SDK's ``OPENAI_BASE_URL``.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.network import free_port
 from tests.support.openai_server import API_KEY, MODEL_REPLY
-from tests.support.processes import ServerProcess, project_env
+from tests.support.processes import ServerProcess, project_env, run_command
 from tests.support.quickstart import apply_quickstart
 
 pytestmark = pytest.mark.browser
@@ -28,22 +26,18 @@ pytestmark = pytest.mark.browser
 DAPHNE_FIRST = 'INSTALLED_APPS = ["daphne", *INSTALLED_APPS]'
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"$ {' '.join(argv)}\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture(scope="module")
 def fresh_site(tmp_path_factory: pytest.TempPathFactory, fake_openai_process) -> Iterator[str]:
     work = tmp_path_factory.mktemp("fresh-site")
     env = project_env(OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake_openai_process.url)
-    run([sys.executable, "-m", "django", "startproject", "mysite"], work, env)
+    run_command([sys.executable, "-m", "django", "startproject", "mysite"], cwd=work, env=env)
     project = work / "mysite"
     apply_quickstart(project)
     settings = project / "mysite" / "settings.py"
     settings.write_text(f"{settings.read_text()}\n{DAPHNE_FIRST}\n")
-    run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], project, env)
-    run([sys.executable, "manage.py", "populate_knowledge_base", "knowledge.json"], project, env)
+    setup = (["migrate", "--noinput", "-v", "0"], ["populate_knowledge_base", "knowledge.json"])
+    for command in setup:
+        run_command([sys.executable, "manage.py", *command], cwd=project, env=env)
 
     port = free_port()
     process = ServerProcess(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import pytest
 from tests.support.chat_servers import ChatServer
 from tests.support.network import free_port, http
 from tests.support.openai_server import API_KEY, MODEL_REPLY, FakeOpenAIProcess
-from tests.support.processes import ROOT, ServerProcess, child_env
+from tests.support.processes import ROOT, ServerProcess, child_env, run_command
 from tests.support.quickstart import (
     ASGI_PY,
     INSTALLED_APPS_ADDITION,
@@ -39,17 +38,6 @@ from tests.support.quickstart import (
     WIDGET_TAGS,
     apply_quickstart,
 )
-
-
-def run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
-    """Run a command; its stdout, or the test fails with everything it printed."""
-    result = subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert result.returncode == 0, (
-        f"$ {' '.join(argv)}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    )
-    return result.stdout
 
 
 @dataclass
@@ -65,7 +53,7 @@ class Site:
         return str(self.venv / "bin" / "python")
 
     def manage(self, *args: str) -> str:
-        return run([self.python, "manage.py", *args], cwd=self.project, env=self.env)
+        return run_command([self.python, "manage.py", *args], cwd=self.project, env=self.env)
 
 
 # -- the documentation --------------------------------------------------------------
@@ -98,7 +86,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # With hatchling at hand no build environment needs downloading.
     if importlib.util.find_spec("hatchling") is not None:
         argv.append("--no-build-isolation")
-    run([*argv, str(ROOT)], cwd=ROOT, env=child_env(), timeout=300)
+    run_command([*argv, str(ROOT)], cwd=ROOT, env=child_env(), timeout=300)
     [built] = out.glob("sophie_chat-*.whl")
     return built
 
@@ -132,8 +120,8 @@ def site(
     # No PYTHONPATH, no DJANGO_SETTINGS_MODULE: only what the venv holds is importable.
     env = child_env(OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake_openai_process.url)
     # This environment's pip installs into the new one (ensurepip would only add time).
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=work, env=env)
-    run(
+    run_command([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=work, env=env)
+    run_command(
         [
             sys.executable,
             "-m",
@@ -151,7 +139,7 @@ def site(
         env=env,
         timeout=600,
     )
-    run([str(venv / "bin" / "django-admin"), "startproject", "mysite"], cwd=work, env=env)
+    run_command([str(venv / "bin" / "django-admin"), "startproject", "mysite"], cwd=work, env=env)
     project = work / "mysite"
     apply_quickstart(project)
     built = Site(venv=venv, project=project, env=env)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -24,7 +23,13 @@ from typing import Any
 
 from tests.support.network import free_port, http
 from tests.support.openai_server import API_KEY
-from tests.support.processes import ROOT, ServerDidNotStart, ServerProcess, project_env
+from tests.support.processes import (
+    ROOT,
+    ServerDidNotStart,
+    ServerProcess,
+    project_env,
+    run_command,
+)
 
 DEMO = ROOT / "example_project"
 KNOWLEDGE = DEMO / "knowledge" / "home_services.json"
@@ -60,17 +65,7 @@ def demo_env(
 
 def manage(env: Mapping[str, str], *args: str) -> str:
     """``manage.py ARGS`` in the demo; its output, or an AssertionError with everything."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=DEMO,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    return run_command([sys.executable, "manage.py", *args], cwd=DEMO, env=env)
 
 
 def make_template_database(directory: Path) -> Path:

@@ -82,6 +82,27 @@ def raise_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def run_command(
+    argv: list[str], *, cwd: Path = ROOT, env: Mapping[str, str], timeout: float = 120
+) -> str:
+    """Run a command to its end; its stdout, or an :class:`AssertionError` with all it said."""
+    result = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"$ {' '.join(argv)}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
 def prepare_database(env: Mapping[str, str], knowledge_file: Path) -> None:
     """Migrate the database of the settings in ``env`` and load ``knowledge_file``,
     in one process (each start of Django costs seconds)."""
@@ -91,17 +112,7 @@ def prepare_database(env: Mapping[str, str], knowledge_file: Path) -> None:
         "call_command('migrate', interactive=False, verbosity=0); "
         "call_command('populate_knowledge_base', sys.argv[1])"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(knowledge_file)],
-        cwd=ROOT,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"migrate and populate failed:\n{result.stdout}\n{result.stderr}")
+    run_command([sys.executable, "-c", script, str(knowledge_file)], env=env, timeout=300)
 
 
 class ServerDidNotStart(RuntimeError):
