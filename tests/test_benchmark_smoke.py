@@ -47,7 +47,8 @@ def bench(out: Path, *args: str) -> dict[str, Any]:
             "--database",
             database,
             "--database-name",
-            "bench_sophie_smoke",
+            # Runs sharing a PostgreSQL server have test databases of their own: this too.
+            os.environ.get("SOPHIE_TEST_DB_NAME", "test_sophie_chat") + "_bench",
         ],
         cwd=ROOT,
         env=env,
