@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sophie_chat.connections import ConnectionRegistry, registry
-from tests.overrides import settings_with
+from tests.support.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

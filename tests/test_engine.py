@@ -29,7 +29,7 @@ from sophie_chat.models import (
     UnansweredQuestion,
 )
 from sophie_chat.store import AnswerRecord, SessionState, StoredMessage, StoredQuestion
-from tests.overrides import settings_with
+from tests.support.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
