@@ -9,7 +9,7 @@ Environment (set by :mod:`benchmarks.runner`):
 
 What differs from Sophie's defaults, and why:
 
-* the rate limit is 1,000,000 messages a minute with no burst limit, and the
+* the rate limit is an allowance of 1,000,000 messages a minute, and the
   connection caps are 50,000, because every simulated visitor connects from
   127.0.0.1: the benchmark measures the cost of limiting, never a refusal;
 * the database connection is persistent (``CONN_MAX_AGE = None``): Django's

@@ -1,45 +1,48 @@
-"""A rate limiter on Django's cache framework, counting with the ``limits`` library.
+"""A rate limiter on Django's cache framework.
 
-``limits`` provides the strategy (fixed windows) and the rate parsing; this
-module adapts a Django cache alias to its async storage interface. The
-counters are as shared as the cache is: LocMem counts per process (fine for
-one process), django-redis or Memcached count site-wide.
+Each key's allowance (:class:`~sophie_chat.ratelimit.base.Allowance`, a token
+bucket) is one number in the cache. The counters are as shared as the cache
+is: LocMem counts per process (fine for one process), django-redis or
+Memcached count site-wide.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from django.core import checks
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.dummy import DummyCache
-from limits.aio.storage import Storage
-from limits.aio.strategies import FixedWindowRateLimiter
 
 from sophie_chat import async_cache
-from sophie_chat.ratelimit.base import WindowedRateLimiter
+from sophie_chat.ratelimit.base import Decision, RateLimiterUnavailable, TokenBucketRateLimiter
 
 # Caches whose counters live in one process only.
 PROCESS_LOCAL_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.filebased.FileBasedCache",
 )
+# A key's lock is held for two cache calls; one left behind expires after this.
+LOCK_SECONDS = 2
+# How long a message waits for another message of the same key to be counted.
+LOCK_WAIT_SECONDS = 3.0
 
 
-class DjangoCacheStorage(Storage):
-    """``limits`` async storage over a Django cache alias (fixed windows only).
+class CacheCounter:
+    """One stored number per key in a Django cache alias, read and written under a lock.
 
-    ``incr`` is ``add`` then ``incr``, both atomic in LocMem, Redis and
-    Memcached, so concurrent hits are never lost. The window's end is kept
-    beside the counter for ``get_expiry``.
+    Django's cache API has no compare-and-set, so the read-modify-write of a
+    key's allowance holds a short lock taken with ``add`` (atomic in LocMem,
+    Redis and Memcached): concurrent messages of one key are counted one
+    after the other, never lost. A lock left by a process that died expires
+    after :data:`LOCK_SECONDS`.
     """
 
-    STORAGE_SCHEME = None  # built directly, never from a limits URI
-
     def __init__(self, alias: str, prefix: str) -> None:
-        super().__init__()
         self.alias = alias
         self.prefix = prefix
 
@@ -47,55 +50,37 @@ class DjangoCacheStorage(Storage):
     def cache(self) -> Any:
         return caches[self.alias]
 
-    @property
-    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return Exception
+    async def call(self, method: str, *args: Any) -> Any:
+        return await async_cache.call(self.cache, method, *args)
 
-    def _key(self, key: str) -> str:
+    def key(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
-    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        full = self._key(key)
-        if await async_cache.call(self.cache, "add", full, 0, expiry):
-            await async_cache.call(self.cache, "set", f"{full}:exp", time.time() + expiry, expiry)
+    @contextlib.asynccontextmanager
+    async def locked(self, key: str) -> AsyncIterator[None]:
+        lock = f"{self.key(key)}:lock"
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = 0.001
+        while not await self.call("add", lock, 1, LOCK_SECONDS):
+            if time.monotonic() > deadline:
+                raise RateLimiterUnavailable(f"the lock of {key!r} stayed taken")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
         try:
-            return int(await async_cache.call(self.cache, "incr", full, amount))
-        except ValueError:
-            # Expired between add and incr: start a new window.
-            await async_cache.call(self.cache, "set", full, amount, expiry)
-            await async_cache.call(self.cache, "set", f"{full}:exp", time.time() + expiry, expiry)
-            return amount
-
-    async def get(self, key: str) -> int:
-        return int(await async_cache.call(self.cache, "get", self._key(key), 0) or 0)
-
-    async def get_expiry(self, key: str) -> float:
-        value = await async_cache.call(self.cache, "get", f"{self._key(key)}:exp")
-        return float(value) if value is not None else time.time()
-
-    async def check(self) -> bool:
-        try:
-            await async_cache.call(self.cache, "get", self._key("__check__"))
-        except Exception:
-            return False
-        return True
-
-    async def reset(self) -> int | None:
-        return None  # clearing the whole cache alias is never ours to do
-
-    async def clear(self, key: str) -> None:
-        full = self._key(key)
-        await async_cache.call(self.cache, "delete_many", [full, f"{full}:exp"])
+            yield
+        finally:
+            await self.call("delete", lock)
 
 
-class CacheRateLimiter(WindowedRateLimiter):
+class CacheRateLimiter(TokenBucketRateLimiter):
     """Messages per key over a Django cache.
 
     Options:
-        rate: the sustained rate, e.g. ``"10/m"`` (10 a minute), ``"100/hour"``.
-        burst: at most this many messages within ``burst`` rate intervals
-            (10/m with burst 3: at most 3 within 18 s), on top of the
-            sustained rate. ``None`` or 0 turns the burst limit off.
+        rate: how fast the allowance comes back, e.g. ``"10/m"`` (one message
+            every 6 seconds), ``"100/hour"``.
+        burst: how many messages the allowance holds above the rate's amount
+            (10/m with burst 3: 13 in a row, then one every 6 seconds).
+            ``None`` or 0: exactly the rate's amount.
         cache_alias: the Django cache to count in (default ``"default"``).
         key_prefix: prefix of the cache keys.
     """
@@ -110,12 +95,28 @@ class CacheRateLimiter(WindowedRateLimiter):
     ) -> None:
         super().__init__(rate=rate, burst=burst)
         self.cache_alias = cache_alias
-        self.storage = DjangoCacheStorage(cache_alias, key_prefix)
-        self._strategy = FixedWindowRateLimiter(self.storage)
+        self.counter = CacheCounter(cache_alias, key_prefix)
 
-    @property
-    def strategy(self) -> FixedWindowRateLimiter:
-        return self._strategy
+    async def hit(self, key: str) -> Decision:
+        try:
+            async with self.counter.locked(key):
+                now = time.time()
+                stored = await self.counter.call("get", self.counter.key(key))
+                decision, tat = self.allowance.take(stored, now)
+                if tat is not None:
+                    lifetime = self.allowance.lifetime(tat, now)
+                    await self.counter.call("set", self.counter.key(key), tat, lifetime)
+        except RateLimiterUnavailable:
+            raise
+        except Exception as exc:
+            raise RateLimiterUnavailable(str(exc)) from exc
+        return decision
+
+    async def clear(self, key: str) -> None:
+        try:
+            await self.counter.call("delete", self.counter.key(key))
+        except Exception as exc:
+            raise RateLimiterUnavailable(str(exc)) from exc
 
     @property
     def shared_between_processes(self) -> bool:  # type: ignore[override]

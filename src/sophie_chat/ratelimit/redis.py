@@ -1,49 +1,62 @@
 """A rate limiter on Redis, shared by every server process.
 
-Each hit is one Lua script, so one atomic round trip, whatever the number of
-windows (the sustained rate and the burst): it counts the message in each
-window and returns the counts and what is left of each window. Windows are
-fixed, as with :class:`~sophie_chat.ratelimit.cache.CacheRateLimiter`: a
-window starts with its first message and lasts the rate's period. Needs the
+Each hit is one Lua script, so one atomic round trip: it reads the key's
+allowance (:class:`~sophie_chat.ratelimit.base.Allowance`, a token bucket
+kept as one number), takes a message from it if one is left and stores it
+back, exactly as :class:`~sophie_chat.ratelimit.cache.CacheRateLimiter`
+does. The time comes from the server process (the same clock the cache
+limiter reads), so keep the machines' clocks in sync, as NTP does. Needs the
 ``redis`` extra (``pip install "sophie-chat[redis]"``).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from django.core import checks
 
-from sophie_chat.ratelimit.base import Decision, RateLimiterUnavailable, WindowedRateLimiter
+from sophie_chat.ratelimit.base import (
+    EPSILON,
+    Decision,
+    RateLimiterUnavailable,
+    TokenBucketRateLimiter,
+)
 
-# KEYS: one counter per window; ARGV: each window's length in milliseconds.
-# Returns each window's count and milliseconds left, in KEYS order.
+# KEYS[1]: the key's theoretical arrival time (epoch seconds, as text).
+# ARGV: now, interval (seconds), capacity, epsilon. The arithmetic of
+# Allowance.take, line for line. Returns {allowed, remaining, wait} with
+# wait (seconds, as text: Redis truncates Lua numbers to integers) > 0 when
+# refused.
 _HIT_SCRIPT = """
-local result = {}
-for i, key in ipairs(KEYS) do
-    local count = redis.call('INCR', key)
-    local left = redis.call('PTTL', key)
-    if left < 0 then
-        left = tonumber(ARGV[i])
-        redis.call('PEXPIRE', key, left)
-    end
-    result[#result + 1] = count
-    result[#result + 1] = left
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[3])
+local epsilon = tonumber(ARGV[4])
+local start = tonumber(redis.call('GET', KEYS[1]) or now)
+if start < now then
+    start = now
 end
-return result
+local ahead = start + interval - now
+if ahead > capacity * interval + epsilon then
+    return {0, 0, tostring(ahead - capacity * interval)}
+end
+local tat = start + interval
+redis.call('SET', KEYS[1], string.format('%.6f', tat), 'EX', math.ceil(tat - now) + 1)
+return {1, math.floor((capacity * interval - ahead) / interval + epsilon), '0'}
 """
 
 
-class RedisRateLimiter(WindowedRateLimiter):
+class RedisRateLimiter(TokenBucketRateLimiter):
     """Messages per key in Redis. Same ``rate`` and ``burst`` meaning as
     :class:`~sophie_chat.ratelimit.cache.CacheRateLimiter`.
 
     Options:
         url: the Redis URL, e.g. ``"redis://127.0.0.1:6379/0"``.
-        rate: the sustained rate, e.g. ``"10/m"``.
-        burst: at most this many messages within ``burst`` rate intervals.
+        rate: how fast the allowance comes back, e.g. ``"10/m"``.
+        burst: how many messages the allowance holds above the rate's amount.
         key_prefix: prefix of the Redis keys.
         socket_timeout: seconds to wait for Redis before the hit fails.
     """
@@ -68,10 +81,8 @@ class RedisRateLimiter(WindowedRateLimiter):
         self._client: Any = None
         self._script: Any = None
 
-    def _keys(self, key: str) -> list[str]:
-        return [
-            f"{self.key_prefix}:{item.amount}/{item.get_expiry()}s:{key}" for item in self.limits
-        ]
+    def _key(self, key: str) -> str:
+        return f"{self.key_prefix}:{key}"
 
     def _redis(self) -> Any:
         # Built on first use: the client binds to the running event loop.
@@ -95,23 +106,20 @@ class RedisRateLimiter(WindowedRateLimiter):
         return self._client
 
     async def hit(self, key: str) -> Decision:
-        windows = [item.get_expiry() * 1000 for item in self.limits]
+        allowance = self.allowance
+        args = [repr(time.time()), repr(allowance.interval), allowance.capacity, EPSILON]
         try:
             self._redis()
-            result = await self._script(keys=self._keys(key), args=windows)
+            allowed, remaining, wait = await self._script(keys=[self._key(key)], args=args)
         except Exception as exc:
             raise RateLimiterUnavailable(str(exc)) from exc
-        allowed, remaining, retry_after = True, self.rate.amount, 0
-        for item, count, left_ms in zip(self.limits, result[::2], result[1::2], strict=True):
-            remaining = min(remaining, max(item.amount - int(count), 0))
-            if int(count) > item.amount:
-                allowed = False
-                retry_after = max(retry_after, math.ceil(int(left_ms) / 1000), 1)
-        return Decision(allowed=allowed, remaining=remaining, retry_after=retry_after)
+        if allowed:
+            return Decision(True, int(remaining))
+        return Decision(False, 0, max(math.ceil(float(wait) - EPSILON), 1))
 
     async def clear(self, key: str) -> None:
         try:
-            await self._redis().delete(*self._keys(key))
+            await self._redis().delete(self._key(key))
         except Exception as exc:
             raise RateLimiterUnavailable(str(exc)) from exc
 
