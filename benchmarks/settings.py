@@ -85,6 +85,8 @@ SOPHIE_CHAT = {
     "RATE_LIMIT": {"OPTIONS": {"rate": "1000000/m", "burst": None}},
     "MAX_CONNECTIONS_PER_PROCESS": 50_000,
     "MAX_CONNECTIONS_PER_CLIENT": 50_000,
+    # The runner reads the open connections from chat/health/.
+    "HEALTH_DETAILS": True,
 }
 
 LOGGING = server_logging("WARNING")

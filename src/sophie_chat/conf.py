@@ -163,6 +163,8 @@ SETTINGS: tuple[Setting, ...] = (
         {"ENABLED": bool, "ENDPOINT": bool, "TOKEN": str | None},
         {"ENABLED": True, "ENDPOINT": False, "TOKEN": None},
     ),
+    # chat/health/ tells everyone its details (versions, connections, model), not only staff.
+    Setting("HEALTH_DETAILS", bool, False),
     # What deleting a Django user does to their conversations.
     Setting("ON_USER_DELETE", Literal["delete", "anonymize"], "delete"),
 )

@@ -19,8 +19,12 @@ from sophie_chat.protocol import PROTOCOL_VERSION
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness and readiness for load balancers: 200 when the database answers, else 503.
 
-    Says nothing secret: versions, the model backend's class and model name,
-    and this process's open chat connections.
+    Anyone gets ``{"status": "ok"}`` (or ``"unavailable"``) and the status
+    code, nothing more. Logged-in staff, or everyone when
+    ``SOPHIE_CHAT["HEALTH_DETAILS"]`` is True, also get the package and
+    protocol versions, the database's state, this process's open chat
+    connections and the model backend's class and model name (never a
+    secret).
     """
     database_ok = True
     try:
@@ -28,15 +32,23 @@ def health(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
     except Exception:
         database_ok = False
-    payload = {
-        "status": "ok" if database_ok else "unavailable",
-        "version": __version__,
-        "protocol": PROTOCOL_VERSION,
-        "database": "ok" if database_ok else "unavailable",
-        "connections": registry.total,
-        "llm": backends.llm().describe(),
-    }
+    payload: dict[str, object] = {"status": "ok" if database_ok else "unavailable"}
+    if conf.get("HEALTH_DETAILS") or _is_staff(request):
+        payload.update(
+            {
+                "version": __version__,
+                "protocol": PROTOCOL_VERSION,
+                "database": "ok" if database_ok else "unavailable",
+                "connections": registry.total,
+                "llm": backends.llm().describe(),
+            }
+        )
     return JsonResponse(payload, status=200 if database_ok else 503)
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff)
 
 
 @never_cache

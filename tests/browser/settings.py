@@ -21,6 +21,9 @@ DATABASES = {
     }
 }
 
+# The fixtures read the open connections from chat/health/.
+SOPHIE_CHAT = {**SOPHIE_CHAT, "HEALTH_DETAILS": True}
+
 if os.environ.get("SOPHIE_BROWSER_RATE"):
     SOPHIE_CHAT = {
         **SOPHIE_CHAT,

@@ -48,6 +48,8 @@ SOPHIE_CHAT = {
         os.environ.get("SOPHIE_E2E_MAX_CONNECTIONS_PER_CLIENT", "20")
     ),
     "ALLOW_ANONYMOUS": os.environ.get("SOPHIE_E2E_ALLOW_ANONYMOUS", "1") == "1",
+    # The fixtures read the open connections from chat/health/.
+    "HEALTH_DETAILS": True,
 }
 
 # The server's stderr is collected by the fixtures and shown when a test fails.
