@@ -304,9 +304,19 @@ def test_commands_refuse_an_unknown_subject(chats, option, value):
 def test_delete_command_deletes_the_users_conversations(maria, chats):
     out = run("delete_chat_data", "--user", "maria", interactive=False)
 
-    assert "Deleted 2 conversations (4 messages)" in out
+    assert "Deleted 2 conversations (4 messages) and 0 cached answers." in out
     assert not ChatSession.objects.filter(user=maria).exists()
     assert ChatSession.objects.count() == 2
+
+
+def test_delete_command_counts_one_conversation_in_the_singular(joao, chats, monkeypatch):
+    prompts = []
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "yes")
+
+    out = run("delete_chat_data", "--user", "joao")
+
+    assert prompts == ["Delete 1 conversation for good? Type 'yes' to continue: "]
+    assert "Deleted 1 conversation (2 messages) and 0 cached answers." in out
 
 
 def test_delete_command_asks_first_and_keeps_everything_without_yes(maria, chats, monkeypatch):
@@ -358,6 +368,8 @@ def test_admin_delete_visitors_deletes_every_conversation_of_the_user_once_confi
     assert response.status_code == 302
     assert ChatSession.objects.count() == 2
     assert not ChatSession.objects.filter(user__username="maria").exists()
+    [message] = admin_client.get(response.url).context["messages"]
+    assert str(message) == "Deleted 2 conversations (4 messages) and 0 cached answers."
 
 
 def test_admin_delete_page_also_deletes_cached_answers(

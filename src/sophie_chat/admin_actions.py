@@ -22,8 +22,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
+from sophie_chat import counts
 from sophie_chat.data_rights import delete_conversations, export_conversations
 from sophie_chat.models import ChatSession
 
@@ -75,17 +76,11 @@ def delete_visitors(
         deleted = delete_conversations(sessions)
         modeladmin.message_user(
             request,
-            ngettext(
-                "Deleted %(count)d conversation (%(messages)d messages) and %(cached)d cached "
-                "answers.",
-                "Deleted %(count)d conversations (%(messages)d messages) and %(cached)d cached "
-                "answers.",
-                deleted.conversations,
-            )
+            _("Deleted %(conversations)s (%(messages)s) and %(cached)s.")
             % {
-                "count": deleted.conversations,
-                "messages": deleted.messages,
-                "cached": deleted.cached_answers,
+                "conversations": counts.conversations(deleted.conversations),
+                "messages": counts.messages(deleted.messages),
+                "cached": counts.cached_answers(deleted.cached_answers),
             },
             messages.SUCCESS,
         )

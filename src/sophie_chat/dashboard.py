@@ -26,7 +26,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -217,7 +217,12 @@ def _kpis(summary: Summary) -> list[dict[str, str]]:
         _kpi(
             _("Satisfaction"),
             satisfaction,
-            _("%(count)s conversations rated") % {"count": _int(t.rated_conversations)},
+            ngettext(
+                "%(count)s conversation rated",
+                "%(count)s conversations rated",
+                t.rated_conversations or 0,
+            )
+            % {"count": _int(t.rated_conversations)},
         ),
         _kpi(
             _("Unanswered questions"),

@@ -112,6 +112,21 @@ async def test_bad_files_are_skipped_and_reported_by_the_check(folder):
     assert any("no-answer.md" in m.msg and '"answer" is required' in m.msg for m in messages)
 
 
+def test_an_entry_is_checked_by_the_same_rules_as_populate_knowledge_base(tmp_path):
+    (tmp_path / "faq.yaml").write_text(
+        "- question: Do you work in Recife?\n  locale: xx-nope\n  url: recife\n", "utf-8"
+    )
+
+    documents, problems = FileKnowledgeSource(path=tmp_path).read()
+
+    assert documents == []
+    assert problems == [
+        'faq.yaml: entry 1: "answer" is required; "url" must be a path starting with "/" or an '
+        "http(s) URL, not 'recife'; \"locale\" is 'xx-nope', which is not a language of this "
+        "site (LANGUAGES: en, pt-br)"
+    ]
+
+
 def test_missing_folder_is_a_check_error(tmp_path):
     messages = FileKnowledgeSource(path=tmp_path / "nope").check()
 

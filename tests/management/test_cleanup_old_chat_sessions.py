@@ -77,7 +77,7 @@ def test_session_idle_longer_than_days_is_deleted_with_its_messages():
 
     assert not ChatSession.objects.filter(pk=old.pk).exists()
     assert not ChatMessage.objects.filter(session_id=old.pk).exists()
-    assert "Deleted 1 conversations (3 messages)" in out
+    assert "Deleted 1 conversation (3 messages); marked 0 conversations as expired." in out
 
 
 def test_deleting_a_session_removes_its_feedback_and_analytics():
@@ -169,7 +169,7 @@ def test_dry_run_changes_nothing():
 
     out = cleanup(days=30, dry_run=True)
 
-    assert "would delete 1 conversations (3 messages) and mark 1" in out
+    assert "would delete 1 conversation (3 messages) and mark 1 conversation as expired." in out
     assert ChatSession.objects.count() == 2
     assert ChatSession.objects.get(pk=expiring.pk).status == Status.ACTIVE
 

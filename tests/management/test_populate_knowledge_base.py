@@ -63,7 +63,7 @@ def snapshot():
 def test_json_file_creates_entries(tmp_path):
     out = populate(write_json(tmp_path, ENTRIES))
 
-    assert "Created 2, updated 0, unchanged 0 entries." in out
+    assert "2 entries created, 0 entries updated, 0 entries unchanged." in out
     entry = KnowledgeBaseEntry.objects.get(locale="pt-br")
     assert (entry.question, entry.keywords, entry.priority, entry.active) == (
         "Como cancelar um agendamento?",
@@ -148,7 +148,7 @@ def test_rerun_updates_instead_of_duplicating(tmp_path):
 
     out = populate(write_json(tmp_path, changed))
 
-    assert "Created 0, updated 1, unchanged 1 entries." in out
+    assert "0 entries created, 1 entry updated, 1 entry unchanged." in out
     assert KnowledgeBaseEntry.objects.count() == 2
     assert KnowledgeBaseEntry.objects.get(locale="en").answer == "Go to My bookings, then Cancel."
 
@@ -160,7 +160,7 @@ def test_rerun_of_same_file_writes_nothing(tmp_path):
 
     out = populate(path)
 
-    assert "Created 0, updated 0, unchanged 2 entries." in out
+    assert "0 entries created, 0 entries updated, 2 entries unchanged." in out
     assert snapshot() == before
 
 
@@ -178,7 +178,11 @@ def test_rerun_keeps_active_and_priority_set_in_the_admin(tmp_path):
 def test_dry_run_writes_nothing(tmp_path):
     out = populate(write_json(tmp_path, ENTRIES), dry_run=True)
 
-    assert "would create 2, update 0, leave unchanged 0" in out
+    assert (
+        "Dry run: 2 entries would be created, 0 entries would be updated, "
+        "0 entries would stay unchanged."
+    ) in out
+    assert "Nothing was written." in out
     assert KnowledgeBaseEntry.objects.count() == 0
 
 
@@ -189,7 +193,7 @@ def test_dry_run_reports_updates_without_writing(tmp_path):
 
     out = populate(write_json(tmp_path, changed), dry_run=True)
 
-    assert "would create 0, update 1, leave unchanged 1" in out
+    assert "1 entry would be updated, 1 entry would stay unchanged." in out
     assert snapshot() == before
 
 
@@ -296,14 +300,90 @@ def test_json_object_instead_of_list_is_an_error(tmp_path):
         populate(path)
 
 
-def test_missing_file_is_an_error(tmp_path):
-    with pytest.raises(CommandError, match="cannot be read"):
+def test_missing_file_is_reported_as_missing(tmp_path):
+    with pytest.raises(CommandError) as excinfo:
         populate(tmp_path / "nope.json")
+
+    assert str(excinfo.value) == (
+        f"Nothing was written: 1 problem.\n  {tmp_path / 'nope.json'}: no such file."
+    )
+
+
+def test_folder_given_as_a_file_is_reported_as_a_folder(tmp_path):
+    (tmp_path / "kb.json").mkdir()
+
+    with pytest.raises(CommandError, match=r"kb\.json: is a folder, not a file\."):
+        populate(tmp_path / "kb.json")
+
+
+def test_file_that_is_not_utf8_is_reported_as_such(tmp_path):
+    path = tmp_path / "kb.csv"
+    path.write_bytes("question,answer\nOnde?,Aqui é\n".encode("latin-1"))
+
+    with pytest.raises(CommandError, match=r"kb\.csv: not UTF-8 text \(byte 27\)"):
+        populate(path)
+
+
+def test_every_problem_of_every_row_is_reported(tmp_path):
+    path = write_json(
+        tmp_path,
+        [
+            {"answer": "A.", "locale": "xx-nope", "keywords": "a, b", "priority": "high"},
+            ENTRIES[0],
+            {"question": "Q?", "url": "services", "active": "maybe"},
+        ],
+    )
+
+    with pytest.raises(CommandError) as excinfo:
+        populate(path)
+
+    lines = str(excinfo.value).splitlines()
+    assert lines[0] == "Nothing was written: 7 problems."
+    assert [line.strip().removeprefix(f"{path}: ") for line in lines[1:]] == [
+        'row 1: "question" is required.',
+        'row 1: "keywords" must be a list.',
+        'row 1: "priority" must be a whole number.',
+        "row 1: \"locale\" is 'xx-nope', which is not a language of this site "
+        "(LANGUAGES: en, pt-br).",
+        'row 3: "answer" is required.',
+        'row 3: "url" must be a path starting with "/" or an http(s) URL, not \'services\'.',
+        'row 3: "active" must be true or false.',
+    ]
+    assert KnowledgeBaseEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("locale", ["pt-br", "pt_BR", "pt", "en-us", "EN"])
+def test_locales_of_the_sites_languages_are_accepted(tmp_path, locale):
+    populate(write_json(tmp_path, [dict(ENTRIES[0], locale=locale)]))
+
+    assert KnowledgeBaseEntry.objects.get().locale == locale.lower().replace("_", "-")
+
+
+def test_a_locale_that_is_not_a_language_code_is_an_error(tmp_path):
+    path = write_json(tmp_path, [dict(ENTRIES[0], locale="Português")])
+
+    with pytest.raises(CommandError, match="which is not a language code such as"):
+        populate(path)
+
+
+def test_default_locale_outside_the_sites_languages_is_reported_per_row(tmp_path, settings):
+    settings.LANGUAGES = [("pt-br", "Português (Brasil)")]
+    path = write_json(tmp_path, ENTRIES)
+
+    with pytest.raises(CommandError) as excinfo:
+        populate(path)
+
+    message = str(excinfo.value)
+    assert "Nothing was written: 1 problem." in message
+    assert (
+        "row 1: no \"locale\", and the default 'en' (--locale) is not a language of this site "
+        "(LANGUAGES: pt-br)."
+    ) in message
 
 
 def test_sample_knowledge_file_loads():
     out = populate(SAMPLE_FILE)
 
-    assert "Created 24, updated 0, unchanged 0 entries." in out
+    assert "24 entries created, 0 entries updated, 0 entries unchanged." in out
     assert KnowledgeBaseEntry.objects.filter(locale="pt-br").count() == 12
     assert not KnowledgeBaseEntry.objects.exclude(url__startswith="/").exists()

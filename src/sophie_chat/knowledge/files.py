@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from asgiref.sync import sync_to_async
 
+from sophie_chat.knowledge import entries
 from sophie_chat.knowledge.ranking import (
     CONFIDENT_COVERAGE,
     CONFIDENT_SCORE,
@@ -183,13 +184,11 @@ class FileKnowledgeSource(IndexedKnowledgeSource):
 
     def _document(self, record: Any, relative: str, number: int | None) -> Document | None:
         # The same rules as populate_knowledge_base, so a file loads the same either way.
-        from sophie_chat.management.commands.populate_knowledge_base import Command, RowError
-
         try:
-            row = Command().validate(
+            row = entries.validate(
                 record, where=relative, default_locale=self.locale, from_csv=False
             )
-        except RowError as exc:
+        except entries.InvalidEntry as exc:
             raise KnowledgeFileError(str(exc)) from exc
         values = row.values
         if not values.get("active", True):

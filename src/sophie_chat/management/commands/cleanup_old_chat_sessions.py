@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from sophie_chat import retention
+from sophie_chat import counts, retention
 
 
 def _positive_int(value: str) -> int:
@@ -74,37 +74,33 @@ class Command(BaseCommand):
 
     def report(self, report: retention.CleanupReport) -> None:
         values = {
-            "sessions": report.deleted_conversations,
-            "messages": report.deleted_messages,
-            "expired": report.expired,
+            "sessions": counts.conversations(report.deleted_conversations),
+            "messages": counts.messages(report.deleted_messages),
+            "expired": counts.conversations(report.expired),
         }
         if report.dry_run:
             self.stdout.write(
                 _(
-                    "Dry run: would delete %(sessions)d conversations (%(messages)d messages) "
-                    "and mark %(expired)d conversations as expired. Nothing was changed."
+                    "Dry run: would delete %(sessions)s (%(messages)s) and mark %(expired)s "
+                    "as expired. Nothing was changed."
                 )
                 % values
             )
             return
         self.stdout.write(
             self.style.SUCCESS(
-                _(
-                    "Deleted %(sessions)d conversations (%(messages)d messages); "
-                    "marked %(expired)d conversations as expired."
-                )
-                % values
+                _("Deleted %(sessions)s (%(messages)s); marked %(expired)s as expired.") % values
             )
         )
         if report.frozen_days or report.deleted_cached_answers or report.deleted_error_records:
             self.stdout.write(
                 _(
-                    "Kept the figures of %(days)d days for the analytics dashboard; deleted "
-                    "%(cached)d cached answers and %(errors)d error records."
+                    "Kept the figures of %(days)s for the analytics dashboard; deleted "
+                    "%(cached)s and %(errors)s."
                 )
                 % {
-                    "days": report.frozen_days,
-                    "cached": report.deleted_cached_answers,
-                    "errors": report.deleted_error_records,
+                    "days": counts.days(report.frozen_days),
+                    "cached": counts.cached_answers(report.deleted_cached_answers),
+                    "errors": counts.error_records(report.deleted_error_records),
                 }
             )

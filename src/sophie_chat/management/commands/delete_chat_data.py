@@ -12,7 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from sophie_chat import counts
 from sophie_chat.data_rights import delete_conversations
 from sophie_chat.management.commands._subjects import (
     add_subject_arguments,
@@ -38,7 +40,11 @@ class Command(BaseCommand):
         count = sessions.count()
         if options["interactive"] and count:
             answer = input(
-                _("Delete %(count)d conversations for good? Type 'yes' to continue: ")
+                ngettext(
+                    "Delete %(count)d conversation for good? Type 'yes' to continue: ",
+                    "Delete %(count)d conversations for good? Type 'yes' to continue: ",
+                    count,
+                )
                 % {"count": count}
             )
             if answer.strip().lower() != "yes":
@@ -46,14 +52,11 @@ class Command(BaseCommand):
         deleted = delete_conversations(sessions)
         self.stdout.write(
             self.style.SUCCESS(
-                _(
-                    "Deleted %(count)d conversations (%(messages)d messages) and %(cached)d "
-                    "cached answers."
-                )
+                _("Deleted %(conversations)s (%(messages)s) and %(cached)s.")
                 % {
-                    "count": deleted.conversations,
-                    "messages": deleted.messages,
-                    "cached": deleted.cached_answers,
+                    "conversations": counts.conversations(deleted.conversations),
+                    "messages": counts.messages(deleted.messages),
+                    "cached": counts.cached_answers(deleted.cached_answers),
                 }
             )
         )

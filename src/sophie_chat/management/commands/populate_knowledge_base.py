@@ -5,16 +5,15 @@ row). Entries are matched on (question, locale), so running it again updates
 entries instead of duplicating them, and entries whose content is unchanged
 are not written at all (their ``updated_at``, and so the knowledge version
 and the response cache, stay as they are). Every row is validated before
-anything is written; any bad row aborts the whole run.
+anything is written (by :mod:`sophie_chat.knowledge.entries`, the rules
+:class:`~sophie_chat.knowledge.files.FileKnowledgeSource` follows too);
+any problem aborts the whole run, and every problem of every row is
+reported.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,44 +24,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from sophie_chat.knowledge import entries
+from sophie_chat.knowledge.entries import CONTENT_FIELDS, FORMATS, MANAGED_FIELDS, Row
+from sophie_chat.knowledge.ranking import normalize_locale
 from sophie_chat.models import KnowledgeBaseEntry
-
-FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
-FIELDS = ("question", "answer", "category", "keywords", "locale", "url", "priority", "active")
-# Content fields: a row that leaves one out means it empty. priority and
-# active are often managed in the admin, so a row that leaves them out keeps
-# the current value (new entries get the model's defaults).
-CONTENT_FIELDS = ("answer", "category", "keywords", "url")
-MANAGED_FIELDS = ("priority", "active")
-TRUE_WORDS = {"1", "true", "yes", "y", "on", "sim", "s", "verdadeiro"}
-FALSE_WORDS = {"0", "false", "no", "n", "off", "nao", "não", "falso"}
-
-
-def _max_length(name: str) -> int:
-    return KnowledgeBaseEntry._meta.get_field(name).max_length
-
-
-@dataclass
-class Row:
-    """One validated entry of a file."""
-
-    where: str
-    question: str
-    locale: str
-    values: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.question, self.locale)
-
-
-class RowError(Exception):
-    pass
-
-
-def normalize_locale(value: str) -> str:
-    """Django's language-code form: ``"pt_BR"`` -> ``"pt-br"``."""
-    return value.strip().lower().replace("_", "-")
 
 
 class Command(BaseCommand):
@@ -109,7 +74,12 @@ class Command(BaseCommand):
         errors.extend(self.duplicates(rows))
         if errors:
             raise CommandError(
-                _("Nothing was written; fix these rows first:")
+                ngettext(
+                    "Nothing was written: %(count)d problem.",
+                    "Nothing was written: %(count)d problems.",
+                    len(errors),
+                )
+                % {"count": len(errors)}
                 + "".join(f"\n  {error}" for error in errors)
             )
 
@@ -123,6 +93,7 @@ class Command(BaseCommand):
     def read_file(
         self, path: Path, fmt: str | None, default_locale: str
     ) -> tuple[list[Row], list[str]]:
+        """The valid rows of a file, and a message per problem (of the file, or of a row)."""
         fmt = fmt or FORMATS.get(path.suffix.lower())
         if fmt is None:
             return [], [
@@ -130,10 +101,24 @@ class Command(BaseCommand):
             ]
         try:
             content = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            return [], [_("%(file)s: cannot be read: %(error)s") % {"file": path, "error": exc}]
+        except FileNotFoundError:
+            return [], [_("%(file)s: no such file.") % {"file": path}]
+        except IsADirectoryError:
+            return [], [_("%(file)s: is a folder, not a file.") % {"file": path}]
+        except PermissionError:
+            return [], [_("%(file)s: not allowed to read it.") % {"file": path}]
+        except UnicodeDecodeError as exc:
+            return [], [
+                _("%(file)s: not UTF-8 text (byte %(position)d).")
+                % {"file": path, "position": exc.start}
+            ]
+        except OSError as exc:
+            return [], [
+                _("%(file)s: cannot be read: %(error)s")
+                % {"file": path, "error": exc.strerror or exc}
+            ]
         try:
-            records = list(self.parse(content, fmt))
+            records = list(entries.parse(content, fmt))
         except (ValueError, yaml.YAMLError, csv.Error) as exc:
             return [], [
                 _("%(file)s: not valid %(format)s: %(error)s")
@@ -144,133 +129,16 @@ class Command(BaseCommand):
         for where, record in records:
             try:
                 rows.append(
-                    self.validate(
+                    entries.validate(
                         record,
                         where=f"{path}: {where}",
                         default_locale=default_locale,
                         from_csv=fmt == "csv",
                     )
                 )
-            except RowError as exc:
-                errors.append(f"{path}: {where}: {exc}")
+            except entries.InvalidEntry as exc:
+                errors.extend(f"{path}: {where}: {problem}." for problem in exc.problems)
         return rows, errors
-
-    def parse(self, content: str, fmt: str) -> Iterator[tuple[str, Any]]:
-        """``(where, record)`` pairs; ``where`` is how an error names the row."""
-        if fmt == "csv":
-            reader = csv.DictReader(io.StringIO(content))
-            unknown = [c for c in reader.fieldnames or [] if c and c.strip() not in FIELDS]
-            if unknown:
-                raise ValueError(
-                    _("unknown column(s) %(columns)s; the columns are %(fields)s")
-                    % {"columns": ", ".join(map(repr, unknown)), "fields": ", ".join(FIELDS)}
-                )
-            for number, record in enumerate(reader, start=1):
-                if None in record:
-                    raise ValueError(
-                        _("row %(row)d (line %(line)d) has more cells than the header")
-                        % {"row": number, "line": reader.line_num}
-                    )
-                cleaned = {k.strip(): v for k, v in record.items() if k}
-                if not any((v or "").strip() for v in cleaned.values()):
-                    continue  # A blank line in a spreadsheet export.
-                where = _("row %(row)d (line %(line)d)") % {"row": number, "line": reader.line_num}
-                yield where, cleaned
-            return
-        data = json.loads(content) if fmt == "json" else yaml.safe_load(content)
-        if data is None and fmt == "yaml":
-            return
-        if not isinstance(data, list):
-            raise ValueError(_("expected a list of entries at the top level"))
-        for number, record in enumerate(data, start=1):
-            yield _("row %(row)d") % {"row": number}, record
-
-    def validate(self, record: Any, *, where: str, default_locale: str, from_csv: bool) -> Row:
-        if not isinstance(record, Mapping):
-            raise RowError(_('expected an object with "question" and "answer"'))
-        unknown = sorted(str(k) for k in record if k not in FIELDS)
-        if unknown:
-            raise RowError(
-                _("unknown field(s) %(names)s; the fields are %(fields)s")
-                % {"names": ", ".join(map(repr, unknown)), "fields": ", ".join(FIELDS)}
-            )
-        # null, and an empty CSV cell, mean "not given".
-        given = {
-            k: v
-            for k, v in record.items()
-            if v is not None and not (from_csv and isinstance(v, str) and not v.strip())
-        }
-
-        values: dict[str, Any] = {}
-        for name in ("question", "answer"):
-            value = given.get(name)
-            if not isinstance(value, str) or not value.strip():
-                if name in given and not isinstance(value, str):
-                    raise RowError(_('"%(field)s" must be text') % {"field": name})
-                raise RowError(_('"%(field)s" is required') % {"field": name})
-            values[name] = value.strip()
-        for name in ("category", "url", "locale"):
-            value = given.get(name, "")
-            if not isinstance(value, str):
-                raise RowError(_('"%(field)s" must be text') % {"field": name})
-            values[name] = value.strip()
-        for name in ("question", "category", "url", "locale"):
-            limit = _max_length(name)
-            if len(values[name]) > limit:
-                raise RowError(
-                    _('"%(field)s" is longer than %(limit)d characters')
-                    % {"field": name, "limit": limit}
-                )
-        url = values["url"]
-        if url and not url.startswith(("/", "http://", "https://")):
-            raise RowError(
-                _('"url" must be a path starting with "/" or an http(s) URL, not %(url)r')
-                % {"url": url}
-            )
-
-        keywords = given.get("keywords", [])
-        if from_csv and isinstance(keywords, str):
-            separator = ";" if ";" in keywords else ","
-            keywords = keywords.split(separator)
-        if not isinstance(keywords, list):
-            raise RowError(_('"keywords" must be a list'))
-        if not all(isinstance(k, str) for k in keywords):
-            raise RowError(_('"keywords" must be a list of text'))
-        values["keywords"] = [k.strip() for k in keywords if k.strip()]
-
-        if "priority" in given:
-            values["priority"] = self.integer(given["priority"])
-        if "active" in given:
-            values["active"] = self.boolean(given["active"])
-
-        locale = normalize_locale(values.pop("locale")) or default_locale
-        question = values.pop("question")
-        return Row(where=where, question=question, locale=locale, values=values)
-
-    @staticmethod
-    def integer(value: Any) -> int:
-        if isinstance(value, bool):
-            raise RowError(_('"priority" must be a whole number'))
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise RowError(_('"priority" must be a whole number'))
-
-    @staticmethod
-    def boolean(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            word = value.strip().lower()
-            if word in TRUE_WORDS:
-                return True
-            if word in FALSE_WORDS:
-                return False
-        raise RowError(_('"active" must be true or false'))
 
     @staticmethod
     def duplicates(rows: list[Row]) -> list[str]:
@@ -279,7 +147,7 @@ class Command(BaseCommand):
         for row in rows:
             if row.key in first:
                 errors.append(
-                    _("%(where)s: same question and locale as %(other)s")
+                    _("%(where)s: same question and locale as %(other)s.")
                     % {"where": row.where, "other": first[row.key].where}
                 )
             else:
@@ -331,19 +199,31 @@ class Command(BaseCommand):
                     self.stdout.write(f"{action}: [{row.locale}] {row.question}")
             for entry in plan["deactivate"]:
                 self.stdout.write(f"deactivate: [{entry.locale}] {entry.question}")
-        counts = {
-            "created": len(plan["create"]),
-            "updated": len(plan["update"]),
-            "unchanged": len(plan["unchanged"]),
-        }
+        created, updated, unchanged = (len(plan[a]) for a in ("create", "update", "unchanged"))
         deactivated = len(plan["deactivate"])
         if dry_run:
             self.stdout.write(
-                _(
-                    "Dry run: would create %(created)d, update %(updated)d, "
-                    "leave unchanged %(unchanged)d entries."
-                )
-                % counts
+                _("Dry run: %(created)s, %(updated)s, %(unchanged)s.")
+                % {
+                    "created": ngettext(
+                        "%(count)d entry would be created",
+                        "%(count)d entries would be created",
+                        created,
+                    )
+                    % {"count": created},
+                    "updated": ngettext(
+                        "%(count)d entry would be updated",
+                        "%(count)d entries would be updated",
+                        updated,
+                    )
+                    % {"count": updated},
+                    "unchanged": ngettext(
+                        "%(count)d entry would stay unchanged",
+                        "%(count)d entries would stay unchanged",
+                        unchanged,
+                    )
+                    % {"count": unchanged},
+                }
             )
             if deactivated:
                 self.stdout.write(
@@ -358,8 +238,21 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             self.style.SUCCESS(
-                _("Created %(created)d, updated %(updated)d, unchanged %(unchanged)d entries.")
-                % counts
+                _("%(created)s, %(updated)s, %(unchanged)s.")
+                % {
+                    "created": ngettext(
+                        "%(count)d entry created", "%(count)d entries created", created
+                    )
+                    % {"count": created},
+                    "updated": ngettext(
+                        "%(count)d entry updated", "%(count)d entries updated", updated
+                    )
+                    % {"count": updated},
+                    "unchanged": ngettext(
+                        "%(count)d entry unchanged", "%(count)d entries unchanged", unchanged
+                    )
+                    % {"count": unchanged},
+                }
             )
         )
         if deactivated:
