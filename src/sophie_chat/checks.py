@@ -413,3 +413,86 @@ def _check_token_counter(counter: str) -> list[checks.CheckMessage]:
             "E007",
         )
     ]
+
+
+# Middleware that serves static files from inside Django (WhiteNoise, its ASGI fork).
+_STATIC_MIDDLEWARE = ("whitenoise.", "servestatic.")
+
+
+@checks.register()
+def check_static_files(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W017: nothing would serve the widget's script and stylesheet.
+
+    An ASGI server (uvicorn, daphne) serves no static files of its own; only
+    ``runserver`` with daphne wraps the application in a static files handler.
+    The widget's files are reachable when the ASGI application serves them
+    (``ASGIStaticFilesHandler``, WhiteNoise) or when ``STATIC_ROOT`` is set for
+    ``collectstatic`` and a web server.
+    """
+    if "django.contrib.staticfiles" not in settings.INSTALLED_APPS:
+        return [
+            checks.Warning(
+                '"django.contrib.staticfiles" is not in INSTALLED_APPS: the chat widget\'s '
+                "script and stylesheet (sophie_chat/widget.js, widget.css) can be neither "
+                "found nor collected, so pages show no widget.",
+                hint='Add "django.contrib.staticfiles" to INSTALLED_APPS.',
+                id="sophie_chat.W017",
+            )
+        ]
+    if getattr(settings, "STATIC_ROOT", None):
+        return []
+    if any(str(path).startswith(_STATIC_MIDDLEWARE) for path in settings.MIDDLEWARE):
+        return []
+    application = _asgi_application()
+    if application is None or _serves_static_files(application):
+        return []
+    return [
+        checks.Warning(
+            f"Nothing serves the chat widget's script and stylesheet "
+            f"({settings.STATIC_URL}sophie_chat/widget.js) under an ASGI server: "
+            f"{settings.ASGI_APPLICATION} does not serve static files, and STATIC_ROOT is not "
+            "set, so they cannot be collected for a web server. Only runserver with daphne "
+            "serves them on its own.",
+            hint="In development wrap the HTTP application of your asgi.py in "
+            "django.contrib.staticfiles.handlers.ASGIStaticFilesHandler, as the quickstart "
+            "shows. In production set STATIC_ROOT, run collectstatic and serve it with "
+            "WhiteNoise or your web server (see the deployment docs).",
+            id="sophie_chat.W017",
+        )
+    ]
+
+
+def _asgi_application() -> Any:
+    """The ``ASGI_APPLICATION`` object, or None when it is not set or cannot be imported
+    (the server reports that itself, with its traceback)."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        return import_string(path)
+    except Exception:
+        return None
+
+
+def _serves_static_files(application: Any, depth: int = 0) -> bool:
+    """Whether HTTP requests to ``application`` pass through a static files handler.
+
+    Follows Channels' ``ProtocolTypeRouter`` to its ``"http"`` application and
+    middleware wrappers to what they wrap (``application``, ``app``, ``inner``).
+    """
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    if isinstance(application, ASGIStaticFilesHandler):
+        return True
+    if type(application).__module__.startswith(_STATIC_MIDDLEWARE):
+        return True
+    if depth > 20:
+        return False
+    mapping = getattr(application, "application_mapping", None)
+    if isinstance(mapping, Mapping):
+        return "http" in mapping and _serves_static_files(mapping["http"], depth + 1)
+    for name in ("application", "app", "inner"):
+        inner = getattr(application, name, None)
+        if inner is not None and inner is not application:
+            return _serves_static_files(inner, depth + 1)
+    return False

@@ -64,8 +64,13 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 
 # DEBUG is off here like production; the embedded defaults (W010: the
 # in-memory channel layer, W011: the local-memory cache, W012: the limiter on
-# it) are on purpose.
-SILENCED_SYSTEM_CHECKS = ["sophie_chat.W010", "sophie_chat.W011", "sophie_chat.W012"]
+# it) are on purpose, and these projects serve no static files (W017).
+SILENCED_SYSTEM_CHECKS = [
+    "sophie_chat.W010",
+    "sophie_chat.W011",
+    "sophie_chat.W012",
+    "sophie_chat.W017",
+]
 
 # Fast hashing: tests create users, they do not protect passwords.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
