@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
+import django
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -23,6 +24,20 @@ from tests.support.openai_server import FakeOpenAIProcess, start_fake_openai
 from tests.support.processes import RUNNING, ServerProcess
 from tests.support.services import service_missing, skip_unless_ci
 from tests.support.websocket import CommunicatorClient, make_communicator
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests of a Django feature this Django does not have.
+
+    ``django_csp``: Django's own Content-Security-Policy, new in Django 6.0.
+    Deselected (not skipped) elsewhere, as tox deselects by marker.
+    """
+    if django.VERSION >= (6, 0):
+        return
+    deselected = [item for item in items if item.get_closest_marker("django_csp")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -88,6 +88,7 @@ def test_hostile_model_text_runs_nothing_and_keeps_only_safe_links(
     assert dialogs == []
 
 
+@pytest.mark.django_csp
 def test_strict_csp_page_has_no_console_errors(model_demo, fake_openai, open_tab):
     fake_openai.queue(text="All good: **no** inline code needed.")
     response_headers: dict[str, str] = {}
