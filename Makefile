@@ -1,4 +1,5 @@
-# Two commands for developers: `make demo` and `make test` (see README.md).
+# For developers (see README.md and CONTRIBUTING.md): `make demo`, `make test-file`,
+# `make docs` and `make test`.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -27,10 +28,13 @@ PYTHON := $(shell PATH='$(PATH)'; for p in python3.12 python3.13 python3.11 pyth
 TOX_LOG := .tox/make-test.log
 DEMO_ADDRESS ?= 127.0.0.1:8000
 
-.PHONY: help demo test bench bench-soak
+.PHONY: help demo test test-file docs bench bench-soak
 
 help:
 	@echo "make demo  - run the example project on embedded defaults at http://127.0.0.1:8000"
+	@echo "make test-file FILE=tests/test_views.py - one test file (or FILE=path::test), on"
+	@echo "             Python 3.12 and Django 6.1 (TOX_ENV=py311-django52 for another environment)"
+	@echo "make docs  - build the documentation as CI does (warnings are errors) into docs/_build/html"
 	@echo "make test  - run the whole test suite (every Python and Django), lint and docs build"
 	@echo "make bench - the side-by-side benchmark (~15 min) into docs/performance; bench-soak: the 10-min soak"
 
@@ -63,6 +67,21 @@ test: .venv-tox/bin/tox
 		/^(=+ )?([0-9]+ [a-z]+(, [0-9]+ [a-z]+)*|no tests ran) in [0-9.]+s/ { print env; print } \
 	'; \
 	exit $$status
+
+# One test file, or one test (FILE=tests/test_views.py::test_health_refuses_post), in
+# one tox environment: the first run installs it, later runs take seconds. Files under
+# tests/browser run in the browser environment; TOX_ENV picks another (for tests marked
+# postgres, multiprocess or benchmark: TOX_ENV=py312-django61-postgres, with PostgreSQL).
+FILE ?=
+TOX_ENV ?= $(if $(findstring tests/browser,$(FILE)),browser,py312-django61)
+test-file: .venv-tox/bin/tox
+	@test -n "$(FILE)" || { echo "Usage: make test-file FILE=tests/test_views.py" >&2; exit 2; }
+	.venv-tox/bin/tox run -e $(TOX_ENV) -- $(FILE)
+
+# The documentation, as CI builds it: warnings are errors.
+docs: .venv-tox/bin/tox
+	.venv-tox/bin/tox run -e docs
+	@echo "Open docs/_build/html/index.html"
 
 # The benchmark (docs/performance.md): PostgreSQL at DATABASE_URL or 127.0.0.1.
 # Run it on a quiet machine; BENCH_ARGS="--database sqlite" runs it on SQLite.
