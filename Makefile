@@ -69,14 +69,15 @@ test: .venv-tox/bin/tox
 	exit $$status
 
 # One test file, or one test (FILE=tests/test_views.py::test_health_refuses_post), in
-# one tox environment: the first run installs it, later runs take seconds. Files under
-# tests/browser run in the browser environment; TOX_ENV picks another (for tests marked
-# postgres, multiprocess or benchmark: TOX_ENV=py312-django61-postgres, with PostgreSQL).
+# one tox environment: the first run installs it, later runs take seconds. Every test
+# of FILE runs, whatever its markers (tests needing a service skip without it); files
+# under tests/browser run in the browser environment. TOX_ENV picks another, e.g.
+# py311-django52, or py312-django61-postgres with DATABASE_URL for PostgreSQL.
 FILE ?=
 TOX_ENV ?= $(if $(findstring tests/browser,$(FILE)),browser,py312-django61)
 test-file: .venv-tox/bin/tox
 	@test -n "$(FILE)" || { echo "Usage: make test-file FILE=tests/test_views.py" >&2; exit 2; }
-	.venv-tox/bin/tox run -e $(TOX_ENV) -- $(FILE)
+	.venv-tox/bin/tox run -e $(TOX_ENV) -- $(FILE) -m "$(if $(findstring browser,$(TOX_ENV)),browser,not browser)"
 
 # The documentation, as CI builds it: warnings are errors.
 docs: .venv-tox/bin/tox

@@ -1,98 +1,122 @@
-"""A fresh site from the wheel, set up exactly as docs/quickstart.md says.
+"""A fresh site from the wheel, made by doing docs/quickstart.md's blocks and nothing else.
 
-Builds the wheel, installs it with ``uvicorn[standard]`` into a new virtual
-environment (dependencies from the package index), runs ``django-admin
-startproject mysite``, applies the quickstart's steps to it, then checks,
-migrates, loads the quickstart's knowledge file, serves it with uvicorn and
-holds a chat turn with a real WebSocket client. The model is the fake OpenAI
-server, reached through the SDK's own ``OPENAI_BASE_URL`` variable.
+Builds the wheel with the quickstart's own ``pip wheel`` command, makes a
+new virtual environment with this run's Python, and does the quickstart's
+steps there (see :mod:`tests.support.quickstart`): sophie-chat from the
+wheel with this run's Django, ``django-admin startproject mysite``, the
+settings, ``asgi.py``, ``urls.py``, page and knowledge file written from the
+page's blocks, ``migrate``, ``populate_knowledge_base``. Each server of step
+7 (``runserver`` with daphne, uvicorn, daphne) then serves its own copy of
+the project, as the quickstart says to start it, and a real WebSocket client
+holds a chat turn answered by the model (the fake OpenAI server, reached
+through ``OPENAI_BASE_URL`` as the quickstart says an OpenAI-compatible
+server is). Last, the deployment page's WhiteNoise settings serve the
+widget's files with ``DEBUG`` off.
 
-The snippets applied below are the quickstart's own text:
-``test_quickstart_shows_the_snippets_this_test_applies`` keeps them in step.
+tox runs these in the oldest (Python 3.11, Django 5.2) and the newest
+(Python 3.13, Django 6.1) environments; tests/browser/test_fresh_site.py
+builds both sites from one environment and uses them in Chromium.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import re
 import sys
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import django
 import pytest
 
-from tests.support.chat_servers import ChatServer
-from tests.support.network import free_port, http
+from tests.support.network import http
 from tests.support.openai_server import API_KEY, MODEL_REPLY, FakeOpenAIProcess
-from tests.support.processes import ROOT, ServerProcess, child_env, run_command
 from tests.support.quickstart import (
-    ASGI_PY,
-    INSTALLED_APPS_ADDITION,
-    KNOWLEDGE_JSON,
-    QUICKSTART,
-    SETTINGS_ADDITION,
-    URL_INCLUDE,
-    WIDGET_TAGS,
-    apply_quickstart,
+    DEPLOYMENT,
+    README,
+    Edit,
+    FreshSite,
+    Quickstart,
+    SiteServer,
+    UnknownStep,
+    build_wheel,
+    edit_of,
+    read_blocks,
 )
 
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-@dataclass
-class Site:
-    """The ``mysite`` project in its own virtual environment."""
-
-    venv: Path
-    project: Path
-    env: dict[str, str]
-
-    @property
-    def python(self) -> str:
-        return str(self.venv / "bin" / "python")
-
-    def manage(self, *args: str) -> str:
-        return run_command([self.python, "manage.py", *args], cwd=self.project, env=self.env)
+QUESTION = "What are your opening hours?"
+SOURCES = [{"title": QUESTION, "url": "/#hours"}]
+SERVERS = ("runserver", "uvicorn", "daphne")
 
 
-# -- the documentation --------------------------------------------------------------
+# -- the documentation ------------------------------------------------------------------
 
 
-def test_quickstart_shows_the_snippets_this_test_applies():
-    quickstart = QUICKSTART.read_text()
-    for snippet in (
-        INSTALLED_APPS_ADDITION,
-        SETTINGS_ADDITION,
-        ASGI_PY,
-        URL_INCLUDE,
-        WIDGET_TAGS,
-        KNOWLEDGE_JSON,
-        "python manage.py migrate",
-        "python manage.py populate_knowledge_base knowledge.json",
-        "uvicorn mysite.asgi:application",
-    ):
-        assert snippet in quickstart, f"docs/quickstart.md no longer shows:\n{snippet}"
+def test_quickstart_has_the_steps_of_a_site_and_one_section_per_server():
+    quickstart = Quickstart.read()
+    written = [step.path for step in quickstart.setup if isinstance(step, Edit)]
+    assert written == [
+        "mysite/settings.py",
+        "mysite/asgi.py",
+        "mysite/urls.py",
+        "templates/home.html",
+        "knowledge.yaml",
+    ]
+    for kind in SERVERS:
+        assert quickstart.server(kind)
+    for alternative in quickstart.alternatives:
+        compile(alternative.text, alternative.path, "exec")
 
 
-# -- the wheel ------------------------------------------------------------------------
+def test_a_command_the_tests_cannot_perform_fails_them():
+    site = object.__new__(FreshSite)
+    with pytest.raises(UnknownStep, match="make coffee"):
+        site.run("make coffee")
+
+
+def test_a_step_outside_the_numbered_sections_fails_them(tmp_path):
+    page = tmp_path / "quickstart.md"
+    page.write_text("## Next\n\n```console\n$ python manage.py check\n```\n")
+    with pytest.raises(UnknownStep, match="outside the numbered steps"):
+        Quickstart.read(page)
+
+
+def test_readme_shows_the_quickstarts_own_blocks():
+    quickstart = Quickstart.read()
+    files = {(e.path, e.how): e.text for e in quickstart.setup if isinstance(e, Edit)}
+    commands = {*quickstart.install, *(s for s in quickstart.setup if isinstance(s, str))}
+    for steps in quickstart.servers.values():
+        commands.update(s for s in steps if isinstance(s, str))
+    readme_files = 0
+    for block in read_blocks(README):
+        edit = edit_of(block)
+        if edit is not None:
+            readme_files += 1
+            assert files.get((edit.path, edit.how)) == edit.text, f"README's {edit.path} differs"
+        for command in block.commands:
+            if block.heading == "Quickstart":
+                assert command in commands, f"README says `{command}`; the quickstart does not"
+    assert readme_files == len(files)
+
+
+def test_readme_says_how_to_install_before_a_release_and_run_one_test_and_the_docs():
+    readme = README.read_text()
+    assert "pip install dist/sophie_chat-*.whl" in readme
+    assert "make test-file FILE=" in readme
+    assert "make docs" in readme
+
+
+# -- the wheel ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from this source tree."""
-    out = tmp_path_factory.mktemp("wheel")
-    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out)]
-    # With hatchling at hand no build environment needs downloading.
-    if importlib.util.find_spec("hatchling") is not None:
-        argv.append("--no-build-isolation")
-    run_command([*argv, str(ROOT)], cwd=ROOT, env=child_env(), timeout=300)
-    [built] = out.glob("sophie_chat-*.whl")
-    return built
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
-@pytest.mark.server
-@pytest.mark.slow
 def test_wheel_holds_templates_static_files_migrations_and_translations(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in (
@@ -106,111 +130,121 @@ def test_wheel_holds_templates_static_files_migrations_and_translations(wheel):
         assert name in names, f"{name} is missing from {wheel.name}"
 
 
-# -- the site -------------------------------------------------------------------------
+# -- the site -----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def site(
     wheel: Path, tmp_path_factory: pytest.TempPathFactory, fake_openai_process: FakeOpenAIProcess
-) -> Site:
-    """A new project with sophie-chat installed from the wheel, set up as the quickstart
-    says, migrated and with the quickstart's knowledge file loaded."""
-    work = tmp_path_factory.mktemp("fresh-site")
-    venv = work / "venv"
-    # No PYTHONPATH, no DJANGO_SETTINGS_MODULE: only what the venv holds is importable.
-    env = child_env(OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake_openai_process.url)
-    # This environment's pip installs into the new one (ensurepip would only add time).
-    run_command([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=work, env=env)
-    run_command(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--quiet",
-            str(wheel),
-            # The Django this suite runs on, so each supported version gets a fresh site.
-            f"Django=={django.__version__}",
-            "uvicorn[standard]",
-        ],
-        cwd=work,
-        env=env,
-        timeout=600,
+) -> FreshSite:
+    """Steps 1 to 6 of the quickstart, with this run's Python and Django."""
+    quickstart = Quickstart.read()
+    built = FreshSite(
+        tmp_path_factory.mktemp("fresh-site"),
+        python=sys.executable,
+        wheel=wheel,
+        pins=[f"Django=={django.__version__}"],
+        env={"OPENAI_BASE_URL": fake_openai_process.url},
+        exports={"OPENAI_API_KEY": API_KEY},
     )
-    run_command([str(venv / "bin" / "django-admin"), "startproject", "mysite"], cwd=work, env=env)
-    project = work / "mysite"
-    apply_quickstart(project)
-    built = Site(venv=venv, project=project, env=env)
-    built.manage("migrate", "--noinput")
-    built.manage("populate_knowledge_base", "knowledge.json")
+    built.install(quickstart)
+    built.do(quickstart.setup)
     return built
 
 
-@pytest.fixture(scope="module")
-def site_server(site: Site) -> Iterator[ChatServer]:
-    """``uvicorn mysite.asgi:application`` on a free port."""
-    port = free_port()
-    process = ServerProcess(
-        "uvicorn (mysite from the wheel)",
-        [
-            str(site.venv / "bin" / "uvicorn"),
-            "mysite.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=site.env,
-        cwd=site.project,
-        log_path=site.project.parent / "uvicorn.log",
-    )
-    try:
-        process.wait_until_healthy(f"http://127.0.0.1:{port}/chat/health/")
-        yield ChatServer("uvicorn", "mysite", port, process)
-    finally:
-        process.stop()
+@pytest.fixture(scope="module", params=SERVERS)
+def site_server(request: pytest.FixtureRequest, site: FreshSite) -> Iterator[SiteServer]:
+    """The project served as step 7 says for one server, from a copy of its own."""
+    server = site.copy(request.param).serve(Quickstart.read().server(request.param),
+                                            name=request.param)
+    yield server
+    server.process.stop()
 
 
-@pytest.mark.server
-@pytest.mark.slow
 def test_system_checks_find_no_issues(site):
     assert site.manage("check").strip() == "System check identified no issues (0 silenced)."
 
 
-@pytest.mark.server
-@pytest.mark.slow
 def test_site_uses_the_installed_wheel_and_finds_its_static_files(site):
     found = site.manage("findstatic", "--verbosity", "0", "sophie_chat/widget.js").strip()
     assert Path(found).is_relative_to(site.venv)
 
 
-@pytest.mark.server
-@pytest.mark.slow
-def test_page_with_the_widget_tag_loads_the_widget_script(site_server):
-    status, page = http("GET", f"{site_server.http_url}/")
+def test_home_page_has_the_widget_and_its_script_is_served(site_server):
+    status, page = http("GET", f"{site_server.url}/")
     assert status == 200
-    assert '<script type="module" src="/static/sophie_chat/widget.js"' in page
+    assert '<section id="hours">' in page
+    [script] = re.findall(r'<script type="module" src="([^"]+)"', page)
+    assert script == "/static/sophie_chat/widget.js"
     assert '<sophie-chat data-ws-path="/ws/chat/"' in page
+    status, source = http("GET", f"{site_server.url}{script}")
+    assert status == 200
+    assert "customElements.define" in source
 
 
-@pytest.mark.server
-@pytest.mark.slow
+def test_health_check_tells_a_stranger_only_ok(site_server):
+    assert http("GET", f"{site_server.url}/chat/health/") == (200, {"status": "ok"})
+
+
 async def test_chat_turn_is_answered_by_the_model_with_the_knowledge_base(
     site_server, open_chat, fake_openai
 ):
     client, welcome = await open_chat(site_server)
     assert welcome["type"] == "welcome"
-    session = await client.start()
-    assert session["type"] == "session"
-    frames = await client.ask("How do I book a cleaning?", "first")
+    assert (await client.start())["type"] == "session"
+
+    frames = await client.ask(QUESTION, "first")
+
     end = frames[-1]
     assert end["type"] == "stream_end", frames
     assert "".join(f["delta"] for f in frames if f["type"] == "stream_delta") == MODEL_REPLY
-    assert end["message"]["content"] == MODEL_REPLY
-    assert end["message"]["metadata"]["sources"] == [
-        {"title": "How do I book a cleaning?", "url": "/services/cleaning/"}
-    ]
+    assert end["message"]["metadata"]["sources"] == SOURCES
     [request] = fake_openai.chat_requests()
-    assert "pick a date and confirm" in json.dumps(request["body"]["messages"][0])
+    assert "Monday to Friday, 9:00 to 18:00" in json.dumps(request["body"]["messages"][0])
+
+
+# -- in production, without nginx: docs/deployment.md's WhiteNoise --------------------------
+
+
+def whitenoise_steps() -> list[Edit | str]:
+    """docs/deployment.md's "Without nginx: WhiteNoise" section: commands and settings."""
+    steps: list[Edit | str] = []
+    for block in read_blocks(DEPLOYMENT):
+        if block.subheading != "Without nginx: WhiteNoise":
+            continue
+        edit = edit_of(block)
+        steps.extend([edit] if edit is not None else block.commands)
+    return steps
+
+
+@pytest.fixture(scope="module")
+def production_server(site: FreshSite) -> Iterator[SiteServer]:
+    """A copy of the site with DEBUG off, its static files collected and served by WhiteNoise."""
+    production = site.copy("production")
+    settings = production.project / "mysite" / "settings.py"
+    # What every production site sets (the deployment checklist), then the section's steps.
+    settings.write_text(
+        f'{settings.read_text()}\nDEBUG = False\nALLOWED_HOSTS = ["127.0.0.1"]\n'
+    )
+    # On 127.0.0.1 and a free port instead of 0.0.0.0:8000; the rest as written.
+    started = production.serve(whitenoise_steps(), name="production")
+    yield started
+    started.process.stop()
+
+
+def test_deployment_whitenoise_serves_the_widget_with_debug_off(production_server):
+    status, page = http("GET", f"{production_server.url}/")
+    assert status == 200
+    [script] = re.findall(r'<script type="module" src="([^"]+)"', page)
+    # Collected under a name with its content's hash, compressed beside it.
+    assert re.fullmatch(r"/static/sophie_chat/widget\.[0-9a-f]{12}\.js", script), script
+    status, source = http("GET", f"{production_server.url}{script}")
+    assert status == 200
+    assert "customElements.define" in source
+
+
+async def test_deployment_whitenoise_site_answers(production_server, open_chat, fake_openai):
+    client, _welcome = await open_chat(production_server)
+    await client.start()
+    frames = await client.ask(QUESTION)
+    assert frames[-1]["type"] == "stream_end", frames

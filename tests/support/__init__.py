@@ -27,7 +27,7 @@ modules import from here, never from a conftest or from another test module
     The base of every test settings module (and of the benchmark's).
 ``overrides``, ``records``, ``waiting``, ``checks``, ``quickstart``
     ``settings_with``; rows made directly (``conversation``, ``make_user``);
-    ``eventually``; running the system checks; the quickstart's snippets.
+    ``eventually``; running the system checks; the quickstart's steps, done to a fresh site.
 
 ``network``, ``processes``, ``openai_server`` and ``settings`` import
 neither pytest nor the test settings: ``python -m benchmarks`` uses them.
