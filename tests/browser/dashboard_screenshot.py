@@ -143,15 +143,15 @@ async def hold_conversations(
             await comm.send_to(text_data="{not json")
             await receive_until(comm, "error")
         if rng.random() < 0.06:
-            # An impatient visitor: past the limiter's burst, messages are refused.
+            # An impatient visitor: past the allowance (13 in a row), messages are refused.
             fake.reset()
-            for _ in range(6):
+            for _ in range(16):
                 await comm.send_to(
                     text_data=json.dumps(
                         {"type": "message", "content": rng.choice(entries)["question"]}
                     )
                 )
-            for _ in range(6):
+            for _ in range(16):
                 await receive_until(comm, "stream_end", "error")
         if rng.random() < 0.35:
             await comm.send_to(
