@@ -26,6 +26,7 @@ command, :meth:`FreshSite.run` its ``pip install dist/sophie_chat-*.whl``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
 import os
 import re
@@ -356,8 +357,7 @@ class FreshSite:
 
     def copy(self, name: str) -> FreshSite:
         """A copy of the project folder (same venv, same environment), for one server's steps."""
-        other = object.__new__(FreshSite)
-        other.__dict__.update(self.__dict__)
+        other = copy.copy(self)
         other.env = dict(self.env)
         other.cwd = self.work / name / self.cwd.name
         shutil.copytree(self.cwd, other.cwd)
