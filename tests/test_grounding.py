@@ -233,10 +233,13 @@ async def test_answer_saying_it_does_not_know_is_recorded(connect, dummy_llm):
     dummy_llm.enqueue("I'm not sure about that; please contact support.")
     client, _ = await connect()
     await client.start()
-    await client.ask("Can I cancel a booking made by my husband?")
+    frames = await client.ask("How do I cancel a booking?")
 
     row = await eventually(UnansweredQuestion.objects.afirst)
     assert (row.reason, row.count) == ("model_unsure", 1)
+    # It declined: it used no entry, so it cites none.
+    metadata = frames[-1]["message"]["metadata"]
+    assert (metadata["declined"], metadata["sources"]) == (True, [])
 
 
 async def test_offline_backend_does_not_present_a_related_entry_and_records_the_question(connect):
@@ -260,7 +263,11 @@ async def test_offline_backend_does_not_present_a_related_entry_and_records_the_
     assert declined[-1]["message"]["content"] == no_answer_message("en")
     assert answered[-1]["message"]["content"] == "A standard cleaning starts at R$ 150."
     row = await eventually(UnansweredQuestion.objects.afirst)
-    assert (row.question, row.reason) == ("Do you clean swimming pools?", "model_unsure")
+    assert (row.question, row.reason) == ("Do you clean swimming pools?", "no_match")
+    assert declined[-1]["message"]["metadata"]["sources"] == []
+    assert answered[-1]["message"]["metadata"]["sources"] == [
+        {"title": "How much does a house cleaning cost?", "url": "/help/cleaning/"}
+    ]
 
 
 async def test_portuguese_i_dont_know_is_recognised():

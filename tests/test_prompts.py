@@ -151,3 +151,32 @@ def test_least_relevant_knowledge_is_dropped_when_it_does_not_fit():
     system = messages[0].content
     assert "Q0?" in system
     assert "Q2?" not in system
+
+
+def test_the_rules_ask_the_model_to_decline_in_words_recorded_as_unanswered():
+    from sophie_chat.unanswered import says_unsure
+
+    assert "I don't know" in system_prompt("en")
+    assert "Não sei" in system_prompt("pt-br")
+    # The opening the rules ask for is what says_unsure recognises.
+    assert says_unsure("I don't know; our knowledge base does not cover pool cleaning.")
+    assert says_unsure("Não sei: não temos informação sobre limpeza de piscina.")
+
+
+def test_knowledge_nothing_answers_is_marked_as_only_related():
+    hits = [hit("A standard cleaning costs R$ 150.")]
+    unsure = build_messages(
+        locale="pt-br",
+        question="piscina?",
+        history=[],
+        knowledge=hits,
+        context=[],
+        answered=False,
+    )[0].content
+    sure = build_messages(
+        locale="pt-br", question="faxina?", history=[], knowledge=hits, context=[]
+    )[0].content
+
+    assert "apenas relacionadas" in unsure
+    assert "apenas relacionadas" not in sure
+    assert "R$ 150" in unsure

@@ -25,11 +25,23 @@ from typing import Any, Protocol
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from sophie_chat import backends, conf, locks, metrics, quota, response_cache, store, unanswered
+from sophie_chat import (
+    backends,
+    conf,
+    locks,
+    metrics,
+    offers,
+    quota,
+    response_cache,
+    store,
+    unanswered,
+)
 from sophie_chat.context import ContextRequest, ContextSection, build_context
 from sophie_chat.exceptions import AIUnavailable, RateLimited, ServiceUnavailable
 from sophie_chat.history import HistoryItem
 from sophie_chat.knowledge.base import KnowledgeHit
+from sophie_chat.knowledge.grounding import best_answer, sources_for
+from sophie_chat.knowledge.query import SearchQuery, search_query
 from sophie_chat.llm.base import (
     BaseLLMBackend,
     LLMError,
@@ -179,6 +191,10 @@ class AnswerDraft:
     first_token_ms: int | None = None
     cached: bool = False
     fallback: bool = False
+    #: The answer says it does not know (see :meth:`Turn.check_declined`).
+    declined: bool = False
+    #: The sources the backend named (``LLMChunk.sources``); None when it did not.
+    named_sources: tuple[KnowledgeHit, ...] | None = None
     #: Further metadata: ``error``, ``interrupted``.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -208,6 +224,7 @@ class AnswerDraft:
                 "sources": self.sources,
                 "cached": self.cached,
                 "fallback": self.fallback,
+                "declined": self.declined,
                 "model": self.model,
                 **self.extra,
             },
@@ -229,6 +246,17 @@ class Grounds:
     hits: list[KnowledgeHit]
     #: The response cache key, when the question may be answered from the cache.
     cache_key: str | None
+    #: What the knowledge was searched for: the question, with the earlier
+    #: question a follow-up leans on (:func:`turn_search_query`).
+    query: str = ""
+    #: When no entry answers the question: what the visitor can be offered
+    #: instead (:mod:`sophie_chat.offers`).
+    offers: tuple[offers.Offer, ...] = ()
+
+    @property
+    def best(self) -> KnowledgeHit | None:
+        """The entry good enough to answer with (:func:`best_answer`); None: nothing answers."""
+        return best_answer(self.hits)
 
 
 async def run_turn(
@@ -257,6 +285,10 @@ class Turn:
         self.tokens_left: int | None = None
         #: The knowledge search, started as early as the question's text is known.
         self.search: asyncio.Future[list[KnowledgeHit]] | None = None
+        #: What :attr:`search` looks for.
+        self.searched_for: str = ""
+        #: What the answer is built on, once known (step 5).
+        self.grounds: Grounds | None = None
 
     async def run(self) -> None:
         """Steps 1 to 3 accept the question; 4 to 9 answer it."""
@@ -267,10 +299,10 @@ class Turn:
                 return
             llm = backends.llm()
             draft = AnswerDraft(self.session_id, question.message.id, model=llm.model_name)
-            self.knowledge_search(question.message.content)
+            self.knowledge_search(turn_search_query(question))
             async with self.typing_indicator():
                 grounds = await self.ground(question, llm.model_name)  # steps 4 and 5
-                draft.sources = answer_sources(grounds.hits)
+                draft.sources = answer_sources(sources_for(grounds.hits, locale=self.locale))
                 if await self.answer_from_cache(grounds, draft):  # step 6
                     return
                 request = self.model_request(grounds)
@@ -377,10 +409,19 @@ class Turn:
 
     # -- steps 4 and 5: context and knowledge ----------------------------------------
 
-    def knowledge_search(self, question: str) -> asyncio.Future[list[KnowledgeHit]]:
-        """The search for ``question``: the one begun while it was stored, or a new one."""
+    def knowledge_search(self, query: str) -> asyncio.Future[list[KnowledgeHit]]:
+        """The search for ``query``: the one begun for the same query, or a new one.
+
+        The search begun while the question is stored has only its text; a
+        follow-up, once the conversation is known, searches with the earlier
+        question it leans on instead (a first question searches the same).
+        """
+        if self.search is not None and self.searched_for != query:
+            self.search.cancel()
+            self.search = None
         if self.search is None:
-            self.search = asyncio.ensure_future(search_knowledge(question, self.locale))
+            self.search = asyncio.ensure_future(search_knowledge(query, self.locale))
+            self.searched_for = query
         return self.search
 
     @asynccontextmanager
@@ -401,7 +442,10 @@ class Turn:
             raise
 
     async def ground(self, question: StoredQuestion, model_name: str) -> Grounds:
-        """The context and the knowledge hits; the cache key when the cache may answer."""
+        """The context and the knowledge hits; the cache key when the cache may answer.
+
+        When no hit answers the question, also the offers of the moment.
+        """
         visitor = self.request.visitor
         session = self.request.session
         context = await build_context(
@@ -416,9 +460,20 @@ class Turn:
                 question=question.message.content,
             )
         )
-        hits = await self.knowledge_search(question.message.content)
+        query = turn_search_query(question)
+        hits = await self.knowledge_search(query)
         key = await self.cache_key(question, context, model_name)
-        return Grounds(question.message, question.history, context, hits, key)
+        available: tuple[offers.Offer, ...] = ()
+        if best_answer(hits) is None:
+            available = await offers.available(
+                offers.OfferContext(
+                    locale=self.locale, session_id=self.session_id, user_id=visitor.user_id
+                )
+            )
+        self.grounds = Grounds(
+            question.message, question.history, context, hits, key, query, available
+        )
+        return self.grounds
 
     async def cache_key(
         self, question: StoredQuestion, context: list[ContextSection], model_name: str
@@ -464,8 +519,9 @@ class Turn:
         draft.cached, draft.model, draft.sources = True, cached.model, cached.sources
         draft.usage = Usage(prompt_tokens=0, completion_tokens=0)
         await self.say(draft, cached.content)
+        self.check_declined(grounds, draft)
         await self.sink.finished(await self.records.store_answer(draft.record(COMPLETE)))
-        await self.note_unanswered(grounds, cached.content)
+        await self.note_unanswered(grounds, draft)
         return True
 
     def model_request(self, grounds: Grounds) -> LLMRequest:
@@ -476,12 +532,15 @@ class Turn:
             history=grounds.history,
             knowledge=grounds.hits,
             context=grounds.context,
+            answered=grounds.best is not None,
+            offers=[offer.text for offer in grounds.offers],
         )
         return LLMRequest(
             messages=messages,
             locale=self.locale,
             knowledge=tuple(grounds.hits),
             max_tokens=_max_tokens(self.tokens_left),
+            offers=grounds.offers,
         )
 
     async def ask_model(self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft) -> None:
@@ -513,6 +572,10 @@ class Turn:
                     draft.add_usage(chunk.usage)
                 if chunk.model:
                     draft.model = chunk.model
+                if chunk.sources is not None:
+                    # The backend knows what it used (the offline one: its one entry).
+                    draft.named_sources = tuple(chunk.sources)
+                    draft.sources = answer_sources(list(chunk.sources))
         finally:
             await stream.aclose()
 
@@ -540,14 +603,17 @@ class Turn:
             if draft.parts:
                 await self.sink.finished(await self.records.store_answer(draft.record(FAILED)))
             raise AIUnavailable(reply_to=self.reply_to or grounds.question.id) from error
-        text = fallback_text(grounds.hits, self.locale)
+        best = grounds.best
+        text = fallback_text(grounds.hits, self.locale, grounds.offers)
         await self.say(draft, "\n\n" + text if draft.parts else text)
         draft.fallback = True
+        draft.sources = answer_sources([best]) if best is not None else []
         await self.sink.finished(await self.records.store_answer(draft.record(COMPLETE)))
-        await self.note_unanswered(grounds, "")
+        await self.note_unanswered(grounds, draft)
 
     async def finish(self, grounds: Grounds, draft: AnswerDraft, request: LLMRequest) -> None:
         """Store the model's answer, fill the cache, count its tokens; then ``stream_end``."""
+        self.check_declined(grounds, draft)
         key = grounds.cache_key
         stored = await self.records.store_answer(draft.record(COMPLETE, cache_key=key or ""))
         logger.info(
@@ -568,7 +634,7 @@ class Turn:
         # conversations, must find the budget spent.
         await self.spend_tokens(request.messages, draft)
         await self.sink.finished(stored)
-        await self.note_unanswered(grounds, stored.content)
+        await self.note_unanswered(grounds, draft)
 
     async def spend_tokens(self, messages: Sequence[PromptMessage], draft: AnswerDraft) -> None:
         """Count what the answer cost against the daily budget, when there is one."""
@@ -577,18 +643,34 @@ class Turn:
                 self.budget, _tokens_spent(messages, draft.usage, draft.content)
             )
 
-    async def note_unanswered(self, grounds: Grounds, answer: str) -> None:
-        """Record the question when nothing was found for it or the answer says so."""
-        question = grounds.question.content
+    def check_declined(self, grounds: Grounds, draft: AnswerDraft) -> None:
+        """Mark an answer that says it does not know; it then cites nothing.
+
+        Declined: a backend that names the entries it used named none (the
+        offline backend's "I don't know"), or the answer says it does not
+        know in words :func:`~sophie_chat.unanswered.says_unsure` recognises
+        (the system prompt asks a model to begin so).
+        """
+        named_none = draft.named_sources is not None and not draft.named_sources
+        draft.declined = named_none or unanswered.says_unsure(draft.content)
+        if draft.declined:
+            draft.sources = []
+
+    async def note_unanswered(self, grounds: Grounds, draft: AnswerDraft) -> None:
+        """Record the question when no entry answers it or the answer declined.
+
+        A follow-up is recorded with the earlier question it leans on, so
+        staff can read what was asked.
+        """
         reason = unanswered.reason_for(
-            question,
+            grounds.question.content,
             searched=bool(conf.get("KNOWLEDGE_RESULTS")),
-            hits=len(grounds.hits),
-            answer=answer,
+            found=grounds.best is not None,
+            declined=draft.declined,
         )
         if reason is not None:
             await self.records.record_unanswered(
-                question, locale=self.locale, reason=reason, session_id=self.session_id
+                _asked(grounds), locale=self.locale, reason=reason, session_id=self.session_id
             )
 
 
@@ -617,6 +699,19 @@ async def search_knowledge(question: str, locale: str) -> list[KnowledgeHit]:
         return []
 
 
+def turn_search_query(question: StoredQuestion) -> SearchQuery:
+    """The knowledge search query of a turn: the question, and the earlier one a follow-up
+    leans on (:func:`~sophie_chat.knowledge.query.search_query`)."""
+    earlier = [item.content for item in question.history if item.role == "user"]
+    return search_query(question.message.content, earlier)
+
+
+def _asked(grounds: Grounds) -> str:
+    """The question as recorded unanswered: a follow-up after what it leans on."""
+    context = getattr(grounds.query, "context", ())
+    return " … ".join([*context, grounds.question.content])
+
+
 def answer_sources(hits: list[KnowledgeHit]) -> list[dict[str, str]]:
     """``metadata.sources``: the entries used, best first, one per link."""
     sources: list[dict[str, str]] = []
@@ -630,17 +725,23 @@ def answer_sources(hits: list[KnowledgeHit]) -> list[dict[str, str]]:
     return sources
 
 
-def fallback_text(hits: list[KnowledgeHit], locale: str) -> str:
-    """What to say when the model failed: the best knowledge entry, or the fallback message."""
+def fallback_text(
+    hits: list[KnowledgeHit], locale: str, offered: Sequence[offers.Offer] = ()
+) -> str:
+    """What to say when the model failed: the entry that answers the question, if one
+    does (:func:`best_answer`), else the fallback message and the ``offered`` alternatives."""
+    best = best_answer(hits)
     with translation.override(locale or None):
-        if hits:
+        if best is not None:
             return _("I can't reach my full assistant right now, but this may help:") + (
-                "\n\n" + hits[0].answer
+                "\n\n" + best.answer
             )
-        configured = conf.get("FALLBACK_MESSAGE")
-        if configured:
-            return configured
-        return _("Sorry, I can't answer right now. Please try again in a few minutes.")
+        text = conf.get("FALLBACK_MESSAGE") or _(
+            "Sorry, I can't answer right now. Please try again in a few minutes."
+        )
+        if offered:
+            text = f"{text}\n\n{offers.as_text(offered)}"
+        return text
 
 
 def _log_model_failure(session_id: str, error: LLMError) -> None:

@@ -2,7 +2,8 @@
 
 A question is recorded (:class:`~sophie_chat.models.UnansweredQuestion`,
 grouped by its normalised words, with a count) when retrieval found no
-relevant entry, or when the answer says the assistant does not know.
+entry that answers it (none, or none it is confident in), or when the
+answer says the assistant does not know.
 Greetings and small talk (questions made only of stopwords) are not.
 ``RECORD_UNANSWERED`` turns it off; ``UNSURE_ANSWER_PATTERNS`` replaces the
 built-in phrases that mean "I don't know" (regular expressions, matched
@@ -63,13 +64,20 @@ def question_key(question: str) -> str:
     return " ".join(sorted(set(text.terms(question))))[:255]
 
 
-def reason_for(question: str, *, searched: bool, hits: int, answer: str) -> str | None:
-    """Why a turn left its question unanswered, or None when it did not."""
+def reason_for(question: str, *, searched: bool, found: bool, declined: bool) -> str | None:
+    """Why a turn left its question unanswered, or None when it did not.
+
+    ``found``: the search found an entry good enough to answer with
+    (:func:`~sophie_chat.knowledge.grounding.best_answer`); ``declined``: the
+    answer said it does not know. Nothing found is :data:`NO_MATCH` (whatever
+    a model made of it: the knowledge base is missing the answer); an entry
+    found and the answer declining, :data:`MODEL_UNSURE`.
+    """
     if not conf.get("RECORD_UNANSWERED") or not question_key(question):
         return None
-    if searched and hits == 0:
+    if searched and not found:
         return NO_MATCH
-    if answer and says_unsure(answer):
+    if declined:
         return MODEL_UNSURE
     return None
 

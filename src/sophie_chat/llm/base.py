@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
 
     from sophie_chat.knowledge.base import KnowledgeHit
+    from sophie_chat.offers import Offer
 
 Role = Literal["system", "user", "assistant"]
 
@@ -50,13 +51,16 @@ class LLMRequest:
 
     ``messages`` is the full prompt (system prompt first). ``knowledge`` and
     ``locale`` are given too so that backends without a model (the offline
-    one) can answer from the knowledge base.
+    one) can answer from the knowledge base, and ``offers``, when no entry
+    answers the question, what the visitor can be offered instead
+    (:mod:`sophie_chat.offers`).
     """
 
     messages: tuple[PromptMessage, ...]
     locale: str = "en"
     knowledge: tuple[KnowledgeHit, ...] = ()
     max_tokens: int | None = None
+    offers: tuple[Offer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,8 @@ class LLMChunk:
     ``sources``, on the final chunk, are the knowledge entries the answer
     used, when the backend knows them (the offline backend answers with one
     entry, or none); ``None`` means it does not say, and the engine chooses
-    the sources from the search itself.
+    the sources from the search itself. A backend that names its sources and
+    names none has declined: it said it does not know.
     """
 
     delta: str = ""

@@ -4,7 +4,8 @@ The embedded default of the demo, and a choice for air-gapped sites. It never
 touches the network; it streams the answer of the entry the turn's search
 judged good enough to answer with
 (:func:`~sophie_chat.knowledge.grounding.best_answer`), or says it does not
-know, in the site's ``NO_ANSWER_MESSAGE``.
+know, in the site's ``NO_ANSWER_MESSAGE``, followed by what the visitor can
+be offered instead (a person, leaving a message: :mod:`sophie_chat.offers`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from sophie_chat import conf
+from sophie_chat import conf, offers
 from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.knowledge.grounding import best_answer
 from sophie_chat.llm.base import BaseLLMBackend, LLMChunk, LLMRequest, Usage
@@ -66,10 +67,14 @@ class OfflineBackend(BaseLLMBackend):
         return best_answer(request.knowledge)
 
     def answer(self, request: LLMRequest) -> str:
+        """The entry's answer; or "I don't know", then the request's offers."""
         hit = self.entry(request)
         if hit is not None:
             return hit.answer
-        return self.unknown_answer or no_answer_message(request.locale)
+        text = self.unknown_answer or no_answer_message(request.locale)
+        if request.offers:
+            text = f"{text}\n\n{offers.as_text(request.offers)}"
+        return text
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
         hit = self.entry(request)
