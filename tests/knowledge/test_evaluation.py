@@ -3,8 +3,9 @@
 The demo's set (``example_project/knowledge/evaluation.yaml``) runs against
 the demo's knowledge base loaded as a site loads it, through the default
 database source (on PostgreSQL too, full-text search included, when the
-suite runs there). A second knowledge base the defaults were not chosen on
-(a gym's, in ``data/``) checks that they carry over.
+suite runs there). Two other knowledge bases (in ``data/``) check that the
+defaults carry over: a gym's, measured when they were chosen, and a dental
+clinic's, held out (never used to choose anything).
 """
 
 import shutil
@@ -111,15 +112,27 @@ async def test_the_issue_examples_are_answered_or_declined(demo_knowledge):
     assert "R$ 90" in await answer("e quanto custa?", "pt-br", ["vocês consertam vazamento?"])
 
 
-async def test_the_defaults_carry_over_to_a_knowledge_base_they_were_not_chosen_on(tmp_path):
-    shutil.copy(DATA / "gym_knowledge.yaml", tmp_path)
-    cases = load_cases(DATA / "gym_evaluation.yaml")
+@pytest.mark.parametrize("name", ["gym", "clinic"])
+async def test_the_defaults_carry_over_to_other_knowledge_bases(tmp_path, name):
+    # The gym's set was measured when the defaults were chosen, so it is held
+    # to them with a margin; the clinic's was never looked at (docs/retrieval.md).
+    shutil.copy(DATA / f"{name}_knowledge.yaml", tmp_path)
+    cases = load_cases(DATA / f"{name}_evaluation.yaml")
 
     report = await evaluate_retrieval(FileKnowledgeSource(path=tmp_path), cases)
 
+    assert report.recall_at_1 >= 0.95, describe(report)
     assert report.answered_right >= RECALL_AT_1, describe(report)
     assert report.declined_out_of_scope >= OUT_OF_SCOPE_DECLINED, describe(report)
     assert report.declined_in_scope <= IN_SCOPE_DECLINED, describe(report)
+
+
+def test_the_held_out_set_is_large_and_mixed():
+    cases = load_cases(DATA / "clinic_evaluation.yaml")
+
+    assert len(cases) >= 70
+    assert {case.locale for case in cases} == {"en", "pt-br"}
+    assert sum(case.decline or bool(case.history) for case in cases) >= len(cases) / 3
 
 
 def test_a_case_file_may_be_json(tmp_path):

@@ -172,3 +172,98 @@ def test_context_words_count_less_than_the_question_words():
 
     assert wanted["pix"] == 1.0
     assert wanted["tap"] < 1.0
+
+
+HOURS_AND_PLANS = [
+    {
+        "question": "What are your opening hours?",
+        "answer": "Monday to Friday from 6:00 to 22:00, Saturdays from 8:00 to 14:00.",
+        "keywords": ["schedule"],
+        "url": "/hours/",
+    },
+    {
+        "question": "How much is the membership?",
+        "answer": "It costs R$ 120 a month, or R$ 1,200 for the annual plan.",
+        "keywords": ["plan"],
+        "url": "/plans/",
+    },
+    {
+        "question": "Can I bring a friend?",
+        "answer": "Yes, one guest a week, free.",
+        "keywords": ["guest"],
+        "url": "/guests/",
+    },
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "entry"),
+    [
+        ("What do you charge per month?", "How much is the membership?"),
+        ("is there a yearly plan", "How much is the membership?"),
+        ("when do you close on weekdays", "What are your opening hours?"),
+        ("qual o valor do plano anual?", "How much is the membership?"),
+    ],
+)
+async def test_a_word_finds_the_entry_that_says_it_another_way(tmp_path, query, entry):
+    source = source_for(tmp_path, HOURS_AND_PLANS)
+
+    (hit, *_rest) = await source.search(query, locale="en")
+
+    assert hit.question == entry
+    assert hit.confident
+
+
+def test_a_word_counts_once_however_many_synonyms_an_entry_has():
+    # "price" stands for "cost", "fee" and "charge": an entry with all of them
+    # is not three times as relevant as one with one of them.
+    index = BM25Index(
+        "v1",
+        [
+            Document(id="1", question="Costs", answer="The fee is the charge.", locale="en"),
+            Document(id="2", question="Costs", answer="The visit.", locale="en"),
+        ],
+    )
+
+    scores = index.score_words(index.query_words("price"))
+
+    assert scores[0] == pytest.approx(scores[1], rel=0.35)
+    assert max(scores.values()) <= index.score_words(index.query_words("cost"))[0]
+
+
+async def test_an_unknown_kind_of_a_known_thing_is_not_answered(tmp_path):
+    source = source_for(
+        tmp_path,
+        [
+            {
+                "question": "Quanto custa uma faxina?",
+                "answer": "A faxina padrão custa R$ 150.",
+                "keywords": ["faxina", "limpeza"],
+                "locale": "pt-br",
+            },
+            {
+                "question": "Quanto é a taxa de cancelamento?",
+                "answer": "Grátis até 24 horas antes; depois, R$ 30.",
+                "keywords": ["cancelar"],
+                "locale": "pt-br",
+            },
+        ],
+    )
+
+    (pool, *_rest) = await source.search("Vocês fazem limpeza de piscina?", locale="pt-br")
+    (fee, *_rest) = await source.search("tem taxa de cancelamento?", locale="pt-br")
+
+    assert pool.question == "Quanto custa uma faxina?"
+    assert not pool.confident
+    assert fee.question == "Quanto é a taxa de cancelamento?"
+    assert fee.confident
+
+
+async def test_a_verb_that_only_frames_the_question_does_not_decide(tmp_path):
+    source = source_for(tmp_path, HOURS_AND_PLANS)
+
+    (hit, *_rest) = await source.search("can I bring my friend along?", locale="en")
+    (unknown, *_rest) = await source.search("can I keep my friend?", locale="en")
+
+    assert hit.question == unknown.question == "Can I bring a friend?"
+    assert unknown.confident

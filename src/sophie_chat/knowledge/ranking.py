@@ -46,15 +46,18 @@ CONTEXT_WEIGHT = 0.75
 # In coverage, a query word other entries have, but not this one, counts this
 # share of its IDF.
 ELSEWHERE_WEIGHT = 0.5
-# In coverage, a query word no entry of a language has counts this share of the highest IDF.
+# In coverage, a query word no entry of a language has counts this share of the highest IDF,
+# and this many times more when it is the complement of a word that has substance
+# ("limpeza de piscina", "classes for kids": what kind of thing the question is about).
 UNKNOWN_WORD_WEIGHT = 1.0
+UNKNOWN_COMPLEMENT_WEIGHT = 2.0
 # Entries that do not exist but contain none of the query's terms: they keep
 # a term found in one entry of a tiny knowledge base from looking common.
 BACKGROUND_DOCUMENTS = 10
 # Whether a hit is good enough to answer with (see IndexedKnowledgeSource):
 # chosen on the demo's evaluation set (docs/retrieval.md).
 CONFIDENT_SCORE = 0.35
-CONFIDENT_COVERAGE = 0.4
+CONFIDENT_COVERAGE = 0.3
 # Per point of priority, clamped to +-10 points: a tie-breaker, not a ranking.
 PRIORITY_STEP = 0.01
 PRIORITY_CLAMP = 10
@@ -63,6 +66,8 @@ EXACT_LOCALE_BONUS = 0.05
 # How much a near match counts, relative to the word itself.
 TYPO_WEIGHT = 0.7
 PREFIX_WEIGHT = 0.5
+# How much a synonym counts ("charge" for "cost": sophie_chat.knowledge.text.SYNONYMS).
+SYNONYM_WEIGHT = 0.7
 # Words shorter than this are never matched to near spellings: "gas" is one
 # letter from far too many words.
 MIN_TYPO_LENGTH = 4
@@ -268,7 +273,8 @@ class BM25Index:
         """The distinct words of ``query``, each with the index terms it stands for.
 
         A word the index has is itself (weight 1); an unknown one its near
-        spellings (:data:`TYPO_WEIGHT`, :data:`PREFIX_WEIGHT`), or nothing.
+        spellings (:data:`TYPO_WEIGHT`, :data:`PREFIX_WEIGHT`), or nothing;
+        either also stands for its synonyms the index has (:data:`SYNONYM_WEIGHT`).
         For a :class:`~sophie_chat.knowledge.query.SearchQuery`, words that
         only its context has come last, marked as context.
         """
@@ -277,9 +283,18 @@ class BM25Index:
         if isinstance(query, SearchQuery) and query.context:
             parts = [(query.question, False), *((part, True) for part in query.context)]
         for part, context in parts:
+            previous = ""
+            complement = False
             for word in text.words(part):
                 if word in text.STOPWORDS:
+                    # "limpeza de piscina", "exercise for back pain": what follows
+                    # "de"/"of"/"for" after a word of substance names what kind.
+                    if word in text.COMPLEMENT_WORDS and previous:
+                        complement = True
+                    previous = previous if complement else ""
                     continue
+                specific, complement = complement, False
+                previous = word
                 term = text.stem(word)
                 if term in found:
                     continue
@@ -289,11 +304,18 @@ class BM25Index:
                     matches = dict(self._near_terms(word, term))
                 else:
                     matches = {}
+                for synonym in text.SYNONYMS.get(term, ()):
+                    if synonym in self.postings:
+                        matches[synonym] = max(matches.get(synonym, 0.0), SYNONYM_WEIGHT)
                 weight = CONTEXT_WEIGHT if context else 1.0
                 if term in text.LIGHT_TERMS:
                     weight *= text.LIGHT_WEIGHT
                 found[term] = QueryWord(
-                    matches, weight=weight, context=context, number=word.isdigit()
+                    matches,
+                    weight=weight,
+                    context=context,
+                    number=word.isdigit(),
+                    specific=specific,
                 )
         return list(found.values())
 
@@ -312,6 +334,34 @@ class BM25Index:
         for term, weight in wanted.items():
             for position, value in self.postings.get(term, ()):
                 scores[position] += weight * value
+        return scores
+
+    def score_words(self, words: Sequence[QueryWord]) -> dict[int, float]:
+        """BM25F score of every document matching a query word, by position.
+
+        ``words`` is :meth:`query_words`. Each word counts once per document,
+        with the best of the terms it stands for there (the word itself, a
+        near spelling, a synonym): a word with many synonyms is no more
+        relevant than a word with one. Two words standing for the same term
+        count it once, at the higher weight.
+        """
+        best: dict[str, float] = {}
+        for word in words:
+            for term, weight in word.matches.items():
+                best[term] = max(best.get(term, 0.0), weight * word.weight)
+        scores: dict[int, float] = defaultdict(float)
+        for word in words:
+            found: dict[int, float] = {}
+            for term, weight in word.matches.items():
+                if best.get(term) != weight * word.weight:
+                    continue  # another word claims the term at a higher weight
+                best[term] = -1.0  # claimed: counted once
+                for position, value in self.postings.get(term, ()):
+                    value *= weight * word.weight
+                    if value > found.get(position, 0.0):
+                        found[position] = value
+            for position, value in found.items():
+                scores[position] += value
         return scores
 
     def strength(self, position: int, relevance: float) -> float:
@@ -357,6 +407,9 @@ class BM25Index:
                 if word.number:
                     continue  # "my 15 year old son": a number says little unless an entry has it
                 importance = self.unknown_idf.get(language, 0.0) * UNKNOWN_WORD_WEIGHT
+                if word.specific:
+                    # "limpeza de piscina": the kind of thing asked about is unknown.
+                    importance *= UNKNOWN_COMPLEMENT_WEIGHT
             elif found:
                 importance = max(rarity for _term, _weight, rarity in rarities)
             else:
@@ -380,6 +433,8 @@ class QueryWord:
     context: bool = False
     #: Digits only ("15", "2024").
     number: bool = False
+    #: The complement of a word of substance ("piscina" in "limpeza de piscina").
+    specific: bool = False
 
 
 def _idf(df: int, size: int) -> float:
@@ -476,7 +531,7 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
         search returns, for sources that fetch candidates. Entries missing
         from the result are not relevant at all.
         """
-        return index.score(index.query_terms(query, fuzzy=self.fuzzy))
+        return index.score_words(index.query_words(query, fuzzy=self.fuzzy))
 
     def rank(
         self,

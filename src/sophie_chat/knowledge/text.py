@@ -231,8 +231,54 @@ _IRREGULAR: dict[str, str] = {
 _LIGHT_WORDS = """
     work works worked offer offers happen happens possible
     funciona funcionam funcionar oferece oferecem acontece possivel
+    bring come leave put keep use see find check try look show ask stay wait
+    thing things stuff way kind sort type
+    trazer traz levar leva deixar deixo guardar colocar botar usar ver achar encontrar
+    tentar olhar mostrar perguntar ficar esperar jeito tipo negocio
 """
 LIGHT_WEIGHT = 0.5
+# Stopwords that introduce the complement of a noun ("limpeza de piscina",
+# "cleaning of pools", "classes for kids").
+COMPLEMENT_WORDS = frozenset({"de", "da", "do", "das", "dos", "of", "for"})
+
+# Words a visitor and a knowledge base use for the same thing, in the
+# vocabulary of customer questions of any business (prices, hours, days,
+# periods, family, bookings, payments, places), one group per line, English
+# and Portuguese together. A query word also matches the other words of its
+# group (at a discount: see sophie_chat.knowledge.ranking.SYNONYM_WEIGHT), so
+# "what do you charge" finds the entry that says "cost", "yearly" the one
+# that says "annual" and "weekdays" the one that says "Monday to Friday".
+# Words of a business's own trade do not belong here: they are what entries'
+# keywords are for.
+_SYNONYM_GROUPS = """
+    price prices pricing cost costs charge charges fee fees expensive cheap
+        preco precos valor valores custo custos custa custam cobra cobram taxa taxas tarifa
+        barato
+    open opens opening close closes closing hours horario horarios abre abrem fecha fecham
+    weekday weekdays monday tuesday wednesday thursday friday
+        segunda terca quarta quinta sexta util uteis
+    weekend weekends saturday saturdays sunday sundays sabado sabados domingo domingos
+    yearly annual annually anual anuais
+    monthly mensal mensais mensalidade
+    weekly semanal
+    child children kid kids son daughter baby babies toddler teen teenager
+        crianca criancas filho filha filhos filhas bebe adolescente infantil
+    cancel cancellation quit terminate unsubscribe cancelar cancelamento desistir rescindir
+    book booking appointment reserve reservation
+        agendar agendamento marcar reservar reserva
+    pay paying payment payments pagar pagamento pagamentos
+    refund refunds reimburse reimbursement reembolso estorno devolucao
+    card cards cartao cartoes
+    instalment instalments installment installments parcela parcelas parcelar parcelado
+    address location located endereco localizacao
+    parking park garage estacionamento estacionar garagem
+    discount discounts promotion coupon desconto descontos promocao cupom
+    phone telephone whatsapp telefone celular
+    deliver delivery shipping entrega entregar frete
+    guarantee guarantees warranty guaranteed garantia garantias
+    register registration enrol enroll enrolment enrollment signup join joining
+        inscrever inscricao matricular matricula cadastro cadastrar
+"""
 
 
 def fold(text: str) -> str:
@@ -313,3 +359,22 @@ def terms(text: str) -> list[str]:
 
 #: The stems of the light words (see ``_LIGHT_WORDS``).
 LIGHT_TERMS: frozenset[str] = frozenset(stem(word) for word in _LIGHT_WORDS.split())
+
+
+def _synonyms(groups: str) -> dict[str, frozenset[str]]:
+    by_term: dict[str, set[str]] = {}
+    group: list[str] = []
+    for line in [*groups.splitlines(), ""]:
+        # A group's continuation lines are indented further than its first.
+        if line.startswith("        "):
+            group.extend(line.split())
+            continue
+        stems = {stem(word) for word in group}
+        for term in stems:
+            by_term.setdefault(term, set()).update(stems - {term})
+        group = line.split()
+    return {term: frozenset(others) for term, others in by_term.items() if others}
+
+
+#: Each term's synonyms, as terms (see ``_SYNONYM_GROUPS``).
+SYNONYMS: dict[str, frozenset[str]] = _synonyms(_SYNONYM_GROUPS)
