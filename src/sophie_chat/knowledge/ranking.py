@@ -124,6 +124,8 @@ class Document:
 
 #: Words whose near terms a search remembers (per index; forgotten all at once when full).
 NEAR_MEMO_SIZE = 10_000
+#: Visitor locales whose score multipliers an index remembers (forgotten all at once when full).
+MAX_FACTOR_SETS = 32
 
 
 def _edits1(word: str) -> set[str]:
@@ -222,6 +224,9 @@ class BM25Index:
             if doc.url:
                 self.by_url[doc.url].append(position)
         self._near_memo: dict[str, dict[str, float]] = {}
+        #: Each document's score multiplier, by the ranking's language settings
+        #: (see :meth:`IndexedKnowledgeSource.rank`).
+        self.factors: dict[tuple[Any, ...], list[float]] = {}
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -552,12 +557,14 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
         """
         language = language_of(locale)
         exact = normalize_locale(locale)
-        ranked: list[tuple[float, int, Document, int]] = []
-        for position, score in scores.items():
-            if score < self.min_score:
-                continue
-            doc = index.documents[position]
-            ranked.append((score * self._factor(doc, language, exact), doc.priority, doc, position))
+        factors = self._factors(index, language, exact)
+        documents = index.documents
+        minimum = self.min_score
+        ranked = [
+            (score * factors[position], documents[position].priority, documents[position], position)
+            for position, score in scores.items()
+            if score >= minimum
+        ]
         ranked.sort(key=lambda item: (-item[0], -item[1], item[2].question, item[2].id))
         words = index.query_words(query, fuzzy=self.fuzzy) if query else []
         hits: list[KnowledgeHit] = []
@@ -585,6 +592,17 @@ class IndexedKnowledgeSource(BaseKnowledgeSource):
                 )
             )
         return hits
+
+    def _factors(self, index: BM25Index, language: str, exact: str) -> list[float]:
+        """Every document's score multiplier for a visitor's locale, computed once per index."""
+        key = (language, exact, self.locale_boost)
+        factors = index.factors.get(key)
+        if factors is None:
+            if len(index.factors) >= MAX_FACTOR_SETS:
+                index.factors.clear()  # visitors' locales are few; this bounds odd ones
+            factors = [self._factor(doc, language, exact) for doc in index.documents]
+            index.factors[key] = factors
+        return factors
 
     def _factor(self, doc: Document, language: str, exact: str) -> float:
         factor = 1.0
