@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from sophie_chat import analytics, backends, conf, quota
 from sophie_chat.context import resolve_user_type
@@ -177,20 +178,37 @@ class CaseOutcome:
     def missing_facts(self) -> tuple[str, ...]:
         return tuple(fact for fact in self.case.facts if not contains_fact(self.answer, fact))
 
-    def problems(self) -> list[str]:
-        """What went wrong for this case (empty: nothing), as short English phrases."""
+    def problem_messages(self) -> list[tuple[str, dict[str, str]]]:
+        """What went wrong for this case, as (message, parameters); empty: nothing."""
         if self.error:
-            return [f"error {self.error}"]
+            return [(_PROBLEMS["error"], {"code": self.error})]
         if self.case.decline:
-            return [] if self.declined else ["answered a question it should decline"]
-        problems = []
+            return [] if self.declined else [(_PROBLEMS["answered"], {})]
+        problems: list[tuple[str, dict[str, str]]] = []
         if self.declined:
-            problems.append("declined a question the knowledge base answers")
+            problems.append((_PROBLEMS["declined"], {}))
         if not self.found_at(1):
-            problems.append("expected entry not found first")
+            problems.append((_PROBLEMS["not_first"], {}))
         if self.missing_facts:
-            problems.append("facts missing: " + ", ".join(map(repr, self.missing_facts)))
+            facts = ", ".join(map(repr, self.missing_facts))
+            problems.append((_PROBLEMS["facts"], {"facts": facts}))
         return problems
+
+    def problems(self, *, translated: bool = False) -> list[str]:
+        """What went wrong for this case (empty: nothing): in English, or ``translated``."""
+        return [
+            (gettext(message) if translated else message) % parameters
+            for message, parameters in self.problem_messages()
+        ]
+
+
+_PROBLEMS = {
+    "error": gettext_noop("error %(code)s"),
+    "answered": gettext_noop("answered a question it should decline"),
+    "declined": gettext_noop("declined a question the knowledge base answers"),
+    "not_first": gettext_noop("expected entry not found first"),
+    "facts": gettext_noop("facts missing: %(facts)s"),
+}
 
 
 def _share(count: float, total: int) -> float:

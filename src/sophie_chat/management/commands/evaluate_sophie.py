@@ -331,7 +331,7 @@ class Command(BaseCommand):
             case = outcome.case
             before = "".join(f"{message!r} → " for message in case.history)
             self.stdout.write(f"- {before}{case.question!r} ({case.locale})")
-            self.stdout.write(f"    {'; '.join(outcome.problems())}")
+            self.stdout.write(f"    {'; '.join(outcome.problems(translated=True))}")
             found = ", ".join(repr(hit.question) for hit in outcome.hits[:3]) or "-"
             self.stdout.write("    " + _("found: %(hits)s") % {"hits": found})
             answer = " ".join(outcome.answer.split())
