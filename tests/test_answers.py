@@ -309,3 +309,33 @@ async def test_no_offer_without_providers(knowledge):
         sink = await turn(await new_session("en"), "I want to talk to a human")
 
     assert (await answer_of(sink)).content == no_answer_message("en")
+
+
+async def test_a_question_is_recorded_even_if_the_visitor_leaves_while_it_is(knowledge):
+    from sophie_chat.engine import run_turn
+    from sophie_chat.evaluation import EvaluationRecords
+    from tests.test_engine import RecordingSink, request
+
+    started, release = asyncio.Event(), asyncio.Event()
+
+    class SlowRecords(EvaluationRecords):
+        async def record_unanswered(self, question, *, locale, reason, session_id):
+            started.set()
+            await release.wait()
+            await super().record_unanswered(
+                question, locale=locale, reason=reason, session_id=session_id
+            )
+
+    records = SlowRecords()
+    with settings_with(LLM=OFFLINE, RESPONSE_CACHE=NO_CACHE):
+        session = await new_session("en")
+        task = asyncio.ensure_future(
+            run_turn(request(session, "Do you repair pianos?"), RecordingSink(), records)
+        )
+        await started.wait()
+        task.cancel()  # the visitor closed the tab after stream_end
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+
+        assert await eventually(lambda: records.unanswered) == ["no_match"]

@@ -669,8 +669,12 @@ class Turn:
             declined=draft.declined,
         )
         if reason is not None:
-            await self.records.record_unanswered(
-                _asked(grounds), locale=self.locale, reason=reason, session_id=self.session_id
+            # After stream_end: the visitor may close the tab meanwhile, which
+            # cancels the turn; the question is recorded all the same.
+            await asyncio.shield(
+                self.records.record_unanswered(
+                    _asked(grounds), locale=self.locale, reason=reason, session_id=self.session_id
+                )
             )
 
 
