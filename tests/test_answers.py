@@ -16,9 +16,9 @@ from sophie_chat import backends, db, offers
 from sophie_chat.llm.base import LLMUnavailable
 from sophie_chat.llm.offline import no_answer_message
 from sophie_chat.models import KnowledgeBaseEntry, UnansweredQuestion
-from tests.overrides import settings_with
-from tests.records import eventually
-from tests.test_engine import new_session, turn
+from tests.support.overrides import settings_with
+from tests.support.turns import RecordingSink, new_session, turn, turn_request
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,7 +81,7 @@ async def knowledge():
 
 
 async def answer_of(sink):
-    return sink.last("finished")[1]
+    return sink.answer()
 
 
 # -- follow-ups ---------------------------------------------------------------------
@@ -314,7 +314,6 @@ async def test_no_offer_without_providers(knowledge):
 async def test_a_question_is_recorded_even_if_the_visitor_leaves_while_it_is(knowledge):
     from sophie_chat.engine import run_turn
     from sophie_chat.evaluation import EvaluationRecords
-    from tests.test_engine import RecordingSink, request
 
     started, release = asyncio.Event(), asyncio.Event()
 
@@ -330,7 +329,7 @@ async def test_a_question_is_recorded_even_if_the_visitor_leaves_while_it_is(kno
     with settings_with(LLM=OFFLINE, RESPONSE_CACHE=NO_CACHE):
         session = await new_session("en")
         task = asyncio.ensure_future(
-            run_turn(request(session, "Do you repair pianos?"), RecordingSink(), records)
+            run_turn(turn_request(session, "Do you repair pianos?"), RecordingSink(), records)
         )
         await started.wait()
         task.cancel()  # the visitor closed the tab after stream_end

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
 
-from tests.browser.servers import DemoServer, demo_server, make_template_database
-from tests.e2e.conftest import ChatClient
+from tests.support.demo import DemoServer, demo_server, make_template_database
+from tests.support.websocket import open_chat_client
 
 pytestmark = pytest.mark.server
 
@@ -43,9 +42,8 @@ async def conversation(
     With ``recorded``, the conversation stays open until the demo has
     recorded that question as unanswered (it does so after ``stream_end``).
     """
-    url = f"ws://127.0.0.1:{demo.port}/ws/chat/"
-    async with connect(url, origin=demo.url, proxy=None, open_timeout=10) as ws:
-        client = ChatClient(ws)
+    client = await open_chat_client(f"ws://127.0.0.1:{demo.port}/ws/chat/", demo.url)
+    try:
         assert (await client.receive())["type"] == "welcome"
         session = await client.start(context={"locale": locale})
         assert session["type"] == "session", session
@@ -57,6 +55,8 @@ async def conversation(
         if recorded:
             assert await recorded_unanswered(demo, recorded), f"{recorded!r} not recorded"
         return ends
+    finally:
+        await client.close()
 
 
 async def recorded_unanswered(demo: DemoServer, question: str) -> bool:

@@ -26,9 +26,8 @@ from sophie_chat.models import (
     TokenUsage,
     UnansweredQuestion,
 )
-from tests.llm.conftest import TEST_API_KEY
-from tests.openai_server import FakeOpenAIServer, _usage, split_into_deltas
-from tests.overrides import settings_with
+from tests.support.openai_server import API_KEY, FakeOpenAIServer, _usage, split_into_deltas
+from tests.support.overrides import settings_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -287,7 +286,7 @@ def openai_llm(server: FakeOpenAIServer) -> dict:
     return {
         "BACKEND": "sophie_chat.llm.openai.OpenAIBackend",
         "OPTIONS": {
-            "api_key": TEST_API_KEY,
+            "api_key": API_KEY,
             "base_url": server.url,
             "model": "gpt-4o-mini",
             "max_retries": 0,
