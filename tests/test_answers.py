@@ -338,3 +338,14 @@ async def test_a_question_is_recorded_even_if_the_visitor_leaves_while_it_is(kno
         release.set()
 
         assert await eventually(lambda: records.unanswered) == ["no_match"]
+
+
+async def test_an_i_dont_know_is_not_cached(knowledge, dummy_llm):
+    dummy_llm.enqueue("I don't know how much that costs.", "A standard cleaning costs R$ 150.")
+    await turn(await new_session("en"), "How much does a house cleaning cost?")
+
+    sink = await turn(await new_session("en"), "How much does a house cleaning cost?")
+
+    answer = await answer_of(sink)
+    assert answer.content == "A standard cleaning costs R$ 150."
+    assert (answer.metadata["cached"], len(dummy_llm.requests)) == (False, 2)

@@ -519,7 +519,7 @@ class Turn:
         draft.cached, draft.model, draft.sources = True, cached.model, cached.sources
         draft.usage = Usage(prompt_tokens=0, completion_tokens=0)
         await self.say(draft, cached.content)
-        self.check_declined(grounds, draft)
+        self.check_declined(draft)
         await self.sink.finished(await self.records.store_answer(draft.record(COMPLETE)))
         await self.note_unanswered(grounds, draft)
         return True
@@ -613,7 +613,7 @@ class Turn:
 
     async def finish(self, grounds: Grounds, draft: AnswerDraft, request: LLMRequest) -> None:
         """Store the model's answer, fill the cache, count its tokens; then ``stream_end``."""
-        self.check_declined(grounds, draft)
+        self.check_declined(draft)
         key = grounds.cache_key
         stored = await self.records.store_answer(draft.record(COMPLETE, cache_key=key or ""))
         logger.info(
@@ -627,7 +627,9 @@ class Turn:
                 "text": _log_text(stored.content),
             },
         )
-        if key is not None and stored.content:
+        # "I don't know" is not worth repeating: the knowledge base may have the
+        # answer by the next time, and the offers after it hold for now only.
+        if key is not None and stored.content and not draft.declined:
             answer = response_cache.CachedAnswer(stored.content, draft.sources, draft.model)
             await response_cache.set(key, answer)
         # Counted before stream_end: the visitor's next message, in any of their
@@ -643,7 +645,7 @@ class Turn:
                 self.budget, _tokens_spent(messages, draft.usage, draft.content)
             )
 
-    def check_declined(self, grounds: Grounds, draft: AnswerDraft) -> None:
+    def check_declined(self, draft: AnswerDraft) -> None:
         """Mark an answer that says it does not know; it then cites nothing.
 
         Declined: a backend that names the entries it used named none (the
