@@ -69,3 +69,27 @@ def test_budgets_and_caps_accept_none():
         "DAILY_TOKEN_BUDGET_IP": None,
     }
     assert ids(DEBUG=True, SOPHIE_CHAT=settings) == []
+
+
+def test_w040_system_prompt_without_a_recognised_way_of_declining():
+    prompts = {"en": "Be {name}. If unsure, say \"I don't know\".", "pt": "Seja {name}."}
+
+    found = messages(DEBUG=True, SOPHIE_CHAT={**BASE, "SYSTEM_PROMPT": prompts})
+
+    assert [m.id for m in found] == ["sophie_chat.W040"]
+    assert "('pt')" in found[0].msg
+    assert ids(DEBUG=True, SOPHIE_CHAT={**BASE, "SYSTEM_PROMPT": "Be {name}. Não sei."}) == []
+    assert ids(DEBUG=True, SOPHIE_CHAT={**BASE, "SYSTEM_PROMPT": "Be brief."}) == [
+        "sophie_chat.W040"
+    ]
+    assert (
+        ids(
+            DEBUG=True,
+            SOPHIE_CHAT={
+                **BASE,
+                "SYSTEM_PROMPT": "Say 'no idea' when unsure.",
+                "UNSURE_ANSWER_PATTERNS": [r"\bno idea\b"],
+            },
+        )
+        == []
+    )

@@ -346,7 +346,8 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def _check_prompts(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
-    """SYSTEM_PROMPT_TEMPLATE, UNSURE_ANSWER_PATTERNS (E005), TOKEN_COUNTER (E007, W016)."""
+    """SYSTEM_PROMPT_TEMPLATE, UNSURE_ANSWER_PATTERNS (E005), TOKEN_COUNTER (E007, W016),
+    the SYSTEM_PROMPT's way of declining (W040)."""
     errors: list[checks.CheckMessage] = []
     template = config["SYSTEM_PROMPT_TEMPLATE"]
     names = list(template.values()) if isinstance(template, Mapping) else [template]
@@ -383,7 +384,30 @@ def _check_prompts(config: dict[str, Any], valid: set[str]) -> list[checks.Check
             )
     if "TOKEN_COUNTER" in valid:
         errors.extend(_check_token_counter(config["TOKEN_COUNTER"]))
+    if {"SYSTEM_PROMPT", "UNSURE_ANSWER_PATTERNS"} <= valid and not errors:
+        errors.extend(_check_decline_phrase(config["SYSTEM_PROMPT"]))
     return errors
+
+
+def _check_decline_phrase(prompt: str | Mapping[str, str] | None) -> list[checks.CheckMessage]:
+    """W040: a SYSTEM_PROMPT that never names a way of declining the patterns recognise."""
+    from sophie_chat.unanswered import says_unsure
+
+    texts = prompt.items() if isinstance(prompt, Mapping) else [("", prompt or "")]
+    silent = [locale for locale, text in texts if text and not says_unsure(text)]
+    if not silent:
+        return []
+    which = f" ({', '.join(map(repr, silent))})" if isinstance(prompt, Mapping) else ""
+    return [
+        checks.Warning(
+            f"SYSTEM_PROMPT{which} does not ask the model to decline in words "
+            "UNSURE_ANSWER_PATTERNS recognise: answers that say the assistant does not know "
+            "will not be marked declined nor recorded as unanswered.",
+            hint='Ask the model to begin such an answer with a fixed phrase ("I don\'t know", '
+            '"Não sei"), or add the phrase your prompt asks for to UNSURE_ANSWER_PATTERNS.',
+            id="sophie_chat.W040",
+        )
+    ]
 
 
 def _check_token_counter(counter: str) -> list[checks.CheckMessage]:
