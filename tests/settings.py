@@ -39,4 +39,7 @@ else:
 
 SOPHIE_CHAT = {
     "LLM": {"BACKEND": "sophie_chat.llm.dummy.DummyBackend"},
+    # A tab that leaves mid-answer: the answer stops soon after (tests of the
+    # grace period itself set their own, see tests/test_flights.py).
+    "STREAM_GRACE_SECONDS": 0.2,
 }

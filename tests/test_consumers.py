@@ -318,7 +318,8 @@ async def test_resend_of_a_stored_but_unanswered_message_answers_it_once(connect
 
 async def test_disconnect_mid_answer_stores_partial_answer_as_interrupted(connect, dummy_llm):
     dummy_llm.delay = 0.05
-    dummy_llm.enqueue("one two three four five six seven eight nine ten")
+    # Longer than the test settings' STREAM_GRACE_SECONDS after the tab leaves.
+    dummy_llm.enqueue("one two three four five six seven eight nine " + "more " * 20 + "ten")
     client, _ = await connect()
     session = await client.start()
     await client.send({"type": "message", "content": "Tell me", "client_message_id": "i1"})

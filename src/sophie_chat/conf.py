@@ -118,6 +118,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Regular expressions; None: the built-in phrases.
     Setting("UNSURE_ANSWER_PATTERNS", list[str] | None, None),
     Setting("RESPONSE_TIMEOUT_SECONDS", float, 30, gt=0),
+    # How long an answer goes on after its tab left, for a tab that resumes (0: stop at once).
+    Setting("STREAM_GRACE_SECONDS", float, 30, ge=0),
     Setting("FALLBACK_RESPONSES", bool, True),
     Setting("FALLBACK_MESSAGE", str | None, None),
     # What the offline backend says when the knowledge base has no answer:

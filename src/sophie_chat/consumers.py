@@ -24,7 +24,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
-from sophie_chat import conf, engine, groups, metrics, protocol, store
+from sophie_chat import conf, engine, flights, groups, metrics, protocol, store
 from sophie_chat.connections import registry
 from sophie_chat.context import resolve_user_type
 from sophie_chat.exceptions import (
@@ -90,6 +90,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session: SessionState | None = None
         self.queue: asyncio.Queue[protocol.UserMessage] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
+        #: The answer being written for this tab, for other tabs to pick up.
+        self.flight: flights.Flight | None = None
+        #: The socket has gone while an answer is kept for another tab: nothing more is sent.
+        self.detached = False
         self.counted_as: str | None = None
         self.recorded_errors = 0
         self.group: str | None = None
@@ -156,12 +160,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.release_connection_slot()
-        if self.worker is not None:
+        if self.worker is not None and not await self.keep_answering(self.worker):
             self.worker.cancel()
             # Let the engine store the interrupted answer before we go.
             await asyncio.wait([self.worker], timeout=10)
         await groups.leave(self)
         raise StopConsumer()
+
+    async def keep_answering(self, worker: asyncio.Task[None]) -> bool:
+        """Keep the answer being written for ``STREAM_GRACE_SECONDS``, for a tab that resumes
+        (see :mod:`sophie_chat.flights`); False when there is none to keep."""
+        grace = conf.get("STREAM_GRACE_SECONDS")
+        if worker.done() or not grace or self.flight is None:
+            return False
+        self.detached = True
+        # Messages queued behind the answer were not acknowledged: the client sends them again.
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        if await self.flight.detach(worker, grace):
+            return True
+        self.detached = False
+        return False
 
     # -- inbound ---------------------------------------------------------------
 
@@ -255,6 +274,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self.bind(session)
         await self.send_frame(self.session_frame(session, resumed=True, history=history))
+        # An answer being written for another tab (or for this one before a network
+        # blip) follows as stream_start with the text so far (sophie_chat.flights).
+        if self.channel_layer is not None:
+            await flights.ask(self.channel_layer, group_name(session.id), self.channel_name)
 
     def set_locale(self, locale: str) -> None:
         try:
@@ -306,6 +329,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def answer_queue(self) -> None:
         while not self.queue.empty():
             frame = self.queue.get_nowait()
+            sink = _Sink(self)
+            self.flight = sink.flight
             with translation.override(self.locale):
                 try:
                     await engine.run_turn(
@@ -322,16 +347,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
                             locale=self.locale,
                             may_be_resent=self.may_be_resent(frame),
                         ),
-                        _Sink(self),
+                        sink,
                     )
                 except ChatError as error:
                     await self.send_error(error)
                 except Exception as exc:
                     await self.send_error(self.unexpected(exc, frame.client_message_id))
+                finally:
+                    self.flight = None
+                    sink.flight.close()
 
     # -- outbound ----------------------------------------------------------------
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
+        if self.detached:
+            return
         await self.send(text_data=protocol.encode(frame))
 
     async def send_error(self, error: ChatError) -> None:
@@ -353,6 +383,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event.get("origin") != self.channel_name:
             await self.send_frame(event["frame"])
 
+    async def chat_answer_wanted(self, event: dict[str, Any]) -> None:
+        """A tab resumed the conversation: it gets the answer being written, if any."""
+        reply_channel = event.get("reply_channel")
+        if self.flight is not None and isinstance(reply_channel, str):
+            self.flight.follow(reply_channel)
+
 
 class _Sink:
     """Turns the engine's reports into frames for this tab and the session's group.
@@ -363,10 +399,13 @@ class _Sink:
     token). Every frame after the deltas waits until they are all sent.
     """
 
-    __slots__ = ("consumer", "flusher", "pending", "streaming")
+    __slots__ = ("consumer", "flight", "flusher", "pending", "streaming")
 
     def __init__(self, consumer: ChatConsumer) -> None:
         self.consumer = consumer
+        self.flight = flights.Flight(
+            consumer.channel_layer, consumer.group, getattr(consumer, "channel_name", "")
+        )
         self.streaming: str | None = None
         self.pending: list[str] | None = None
         self.flusher: asyncio.Future[None] | None = None
@@ -383,9 +422,11 @@ class _Sink:
         await self.consumer.to_group(frame)
 
     async def started(self, message_id: str, reply_to: str) -> None:
+        self.flight.started(message_id, reply_to)
         await self.consumer.send_frame(protocol.stream_start_frame(message_id, reply_to))
 
     async def delta(self, message_id: str, text: str) -> None:
+        self.flight.delta(text)
         if self.streaming != message_id:
             self.streaming = message_id
             await self.consumer.send_frame(protocol.stream_delta_frame(message_id, text))
@@ -414,4 +455,5 @@ class _Sink:
         await self._drain()
         frame = protocol.stream_end_frame(message)
         await self.consumer.send_frame(frame)
-        await self.consumer.to_group(frame)
+        if not await self.flight.finished(frame):
+            await self.consumer.to_group(frame)

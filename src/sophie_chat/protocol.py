@@ -346,6 +346,17 @@ def stream_start_frame(message_id: str, reply_to: str) -> dict[str, Any]:
     return {"type": "stream_start", "message_id": message_id, "reply_to": reply_to}
 
 
+def stream_resume_frame(message_id: str, reply_to: str, content: str) -> dict[str, Any]:
+    """``stream_start`` for a tab that resumed mid-answer: ``content`` is the text so far."""
+    return {
+        "type": "stream_start",
+        "message_id": message_id,
+        "reply_to": reply_to,
+        "resumed": True,
+        "content": content,
+    }
+
+
 def stream_delta_frame(message_id: str, delta: str) -> dict[str, Any]:
     return {"type": "stream_delta", "message_id": message_id, "delta": delta}
 

@@ -44,6 +44,9 @@ SOPHIE_CHAT = {
     # No burst limit: every test talks from 127.0.0.1, often several messages a second.
     "RATE_LIMIT": {"OPTIONS": {"rate": os.environ.get("SOPHIE_E2E_RATE", "1000/m"), "burst": None}},
     "RESPONSE_TIMEOUT_SECONDS": 5,
+    # A tab that leaves mid-answer: the answer stops soon after, unless the
+    # test keeps it longer (``SOPHIE_E2E_STREAM_GRACE``).
+    "STREAM_GRACE_SECONDS": float(os.environ.get("SOPHIE_E2E_STREAM_GRACE", "0.5")),
     "MAX_CONNECTIONS_PER_CLIENT": int(
         os.environ.get("SOPHIE_E2E_MAX_CONNECTIONS_PER_CLIENT", "20")
     ),
