@@ -1479,11 +1479,19 @@ export class SophieChatElement extends HTMLElement {
     if (typeof frame.reply_to === "string" && this._pending.has(frame.reply_to)) {
       this._acknowledge(frame.reply_to, null);
     }
-    if (this._messages.has(frame.message_id) && !this._streaming.has(frame.message_id)) return;
+    // Resumed mid-answer (after a network blip, or in another tab): `content` is
+    // the answer so far and replaces what this tab kept of it.
+    const resumed = frame.resumed === true && typeof frame.content === "string";
+    if (!resumed && this._messages.has(frame.message_id) && !this._streaming.has(frame.message_id))
+      return;
     this._showTyping(false);
     this._streaming.add(frame.message_id);
     const record = this._streamRecord(frame.message_id);
     record.el.classList.add("msg--streaming");
+    if (resumed) {
+      record.raw = frame.content;
+      this._scheduleRender(record);
+    }
     this._updateBusy();
   }
 
