@@ -2,9 +2,10 @@
 
 Every connection of a session joins the session's group, so the session's
 other tabs (and later a human agent) receive its messages and answers,
-whichever server process they are connected to. Token deltas never go
-through the layer: only whole frames (acknowledgements, typing, the stored
-answer) are relayed.
+whichever server process they are connected to. Only whole frames
+(acknowledgements, typing, the stored answer) are relayed to the group;
+token deltas go through the layer only to a tab that picked an answer up
+mid-way (:mod:`sophie_chat.flights`).
 
 A channel layer that fails (its Redis stopped, say) must not take the
 connections down with it. While it is down, frames for other tabs are
