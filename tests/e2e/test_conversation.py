@@ -309,6 +309,9 @@ async def test_disconnect_mid_answer_stores_the_partial_answer_as_interrupted(
     chat_server, open_chat, fake_openai
 ):
     session = await leave_mid_answer(open_chat, chat_server, fake_openai)
+    # Past tests/e2e/settings.py's STREAM_GRACE_SECONDS: a tab resuming within it
+    # would pick the answer up (tests/test_flights.py).
+    await asyncio.sleep(1)
     deadline = time.monotonic() + 5
     while True:
         client, resumed = await resume(open_chat, chat_server, session["resume_token"])
