@@ -274,10 +274,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self.bind(session)
         await self.send_frame(self.session_frame(session, resumed=True, history=history))
-        # An answer being written for another tab (or for this one before a network
-        # blip) follows as stream_start with the text so far (sophie_chat.flights).
-        if self.channel_layer is not None:
-            await flights.ask(self.channel_layer, group_name(session.id), self.channel_name)
+        # The answer to the latest question, if still being written for another tab (or
+        # for this one before a network blip), follows as stream_start with the text so
+        # far (sophie_chat.flights).
+        question = next((m for m in reversed(history) if m.role == "user"), None)
+        if question is not None and self.channel_layer is not None:
+            await flights.ask(
+                self.channel_layer, group_name(session.id), self.channel_name, question.id
+            )
 
     def set_locale(self, locale: str) -> None:
         try:
@@ -387,7 +391,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A tab resumed the conversation: it gets the answer being written, if any."""
         reply_channel = event.get("reply_channel")
         if self.flight is not None and isinstance(reply_channel, str):
-            self.flight.follow(reply_channel)
+            self.flight.follow(reply_channel, event.get("question_id"))
 
 
 class _Sink:
@@ -411,6 +415,7 @@ class _Sink:
         self.flusher: asyncio.Future[None] | None = None
 
     async def accepted(self, message: StoredMessage, *, new: bool) -> None:
+        self.flight.accepted(message.id)
         frame = protocol.message_frame(message)
         await self.consumer.send_frame(frame)
         if new:

@@ -4,10 +4,12 @@ A phone that switches from Wi-Fi to 4G drops its WebSocket mid-answer and
 comes back, on a new connection that may land on another server process.
 Each turn the consumer runs has a :class:`Flight`: what the answer has said
 so far, and the tabs following it. A tab that resumes the conversation asks
-the conversation's channel group (:func:`ask`); whichever connection runs the
-answer replies to that tab's channel with ``stream_start`` carrying the text
-so far, then forwards every later ``stream_delta`` to it
-(docs/protocol.md, "Resuming mid-answer").
+the conversation's channel group (:func:`ask`) for the answer to the latest
+question of its history; whichever connection runs that answer replies to
+the tab's channel with ``stream_start`` carrying the text so far, then
+forwards every later ``stream_delta`` to it (docs/protocol.md, "Resuming
+mid-answer"). A question the tab has not seen (asked after it loaded the
+history) reaches it as usual: the acknowledgement and ``stream_end``.
 
 When the tab that asked goes away, :meth:`Flight.detach` keeps the answer
 going for ``STREAM_GRACE_SECONDS`` on a channel of its own in the group, to
@@ -34,16 +36,18 @@ _RELAY = "chat.relay"
 _LAYER_TIMEOUT_SECONDS = 2.0
 
 
-async def ask(layer: Any, group: str, channel: str) -> None:
-    """Ask ``group`` whether an answer is in flight; its writer replies to ``channel``.
+async def ask(layer: Any, group: str, channel: str, question_id: str) -> None:
+    """Ask ``group`` for the answer in flight to ``question_id``; its writer replies to
+    ``channel``.
 
     Never raises: without an answer to pick up (or without a layer), nothing comes.
     """
     if layer is None:
         return
+    event = {"type": WANTED, "reply_channel": channel, "question_id": question_id}
     try:
         async with asyncio.timeout(_LAYER_TIMEOUT_SECONDS):
-            await layer.group_send(group, {"type": WANTED, "reply_channel": channel})
+            await layer.group_send(group, event)
     except Exception:
         logger.warning("Could not ask for an answer in flight", exc_info=True)
 
@@ -61,6 +65,8 @@ class Flight:
         self.group = group
         #: The channel of the connection that runs the turn.
         self.origin = origin
+        #: The question answered, once stored.
+        self.question_id: str | None = None
         self.message_id: str | None = None
         self.reply_to: str | None = None
         self.parts: list[str] = []
@@ -80,6 +86,9 @@ class Flight:
         return self.channel is not None
 
     # -- what the turn reports ---------------------------------------------------
+
+    def accepted(self, question_id: str) -> None:
+        self.question_id = question_id
 
     def started(self, message_id: str, reply_to: str) -> None:
         self.message_id, self.reply_to = message_id, reply_to
@@ -107,9 +116,12 @@ class Flight:
 
     # -- tabs that pick the answer up ----------------------------------------------
 
-    def follow(self, channel: str) -> None:
-        """Send the answer so far to ``channel``, and the rest as it comes."""
-        if self.over or channel in self.followers or channel == self.origin:
+    def follow(self, channel: str, question_id: object) -> None:
+        """Send the answer so far to ``channel``, and the rest as it comes, when it is
+        the answer to ``question_id``."""
+        if self.over or question_id is None or question_id != self.question_id:
+            return
+        if channel in self.followers or channel == self.origin:
             return
         self.followers.append(channel)
         if self.message_id is not None:
@@ -163,7 +175,7 @@ class Flight:
             event = await self.layer.receive(channel)
             reply_channel = event.get("reply_channel")
             if event.get("type") == WANTED and isinstance(reply_channel, str):
-                self.follow(reply_channel)
+                self.follow(reply_channel, event.get("question_id"))
 
     def close(self) -> None:
         """The turn is over (ended, failed or cancelled): stop listening, leave the group."""
