@@ -171,11 +171,15 @@ class Flight:
             turn.cancel()
 
     async def _listen(self, channel: str) -> None:
-        while True:
-            event = await self.layer.receive(channel)
-            reply_channel = event.get("reply_channel")
-            if event.get("type") == WANTED and isinstance(reply_channel, str):
-                self.follow(reply_channel, event.get("question_id"))
+        try:
+            while True:
+                event = await self.layer.receive(channel)
+                reply_channel = event.get("reply_channel")
+                if event.get("type") == WANTED and isinstance(reply_channel, str):
+                    self.follow(reply_channel, event.get("question_id"))
+        except Exception:
+            # The answer goes on for the grace period; only no tab can pick it up now.
+            logger.warning("Channel layer unavailable; answer kept unheard", exc_info=True)
 
     def close(self) -> None:
         """The turn is over (ended, failed or cancelled): stop listening, leave the group."""
