@@ -21,6 +21,7 @@ one sender task per flight, in order; the turn never waits for the layer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -153,6 +154,11 @@ class Flight:
         except Exception:
             logger.warning("Channel layer unavailable; answer not kept", exc_info=True)
             return False
+        if self.over:
+            # The answer ended meanwhile (and went to the group from its tab's connection).
+            with contextlib.suppress(Exception):
+                await self._leave(channel)
+            return True
         self.channel = channel
         self._listener = asyncio.create_task(self._listen(channel))
         if not self.followers:
