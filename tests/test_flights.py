@@ -165,3 +165,20 @@ async def test_with_no_grace_the_answer_stops_when_its_tab_leaves(connect):
     assert status == "interrupted"
     assert content == before or content.startswith(before)
     assert dummy_llm.closed_early == 1
+
+
+async def test_fast_answer_reaches_a_resumed_tab_in_few_frames(connect):
+    words = " ".join(f"word{n}" for n in range(300))
+    with settings_with(STREAM_GRACE_SECONDS=10):
+        dummy_llm = slow_model(words, delay=0, first_token_delay=0.5)
+        client, _ = await connect()
+        session = await client.start()
+        await client.send({"type": "message", "content": "Hi", "client_message_id": "b4"})
+        await client.receive_until("message")
+        await client.close()
+        tab, _ = await connect()
+        await tab.start(resume_token=session["resume_token"])
+        frames = await tab.receive_until("stream_end")
+    assert shown(frames) == frames[-1]["message"]["content"] == words
+    assert len([f for f in frames if f["type"] == "stream_delta"]) < 50
+    assert len(dummy_llm.requests) == 1

@@ -21,6 +21,7 @@ one sender task per flight, in order; the turn never waits for the layer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from typing import Any
@@ -76,7 +77,7 @@ class Flight:
         #: The flight's own channel, once its tab has gone (:meth:`detach`).
         self.channel: str | None = None
         self.over = False
-        self._outbox: asyncio.Queue[tuple[str | None, dict[str, Any]]] = asyncio.Queue()
+        self._outbox: collections.deque[tuple[str | None, dict[str, Any]]] = collections.deque()
         self._sender: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -208,16 +209,27 @@ class Flight:
     # -- sending, in order -------------------------------------------------------
 
     def _post(self, channel: str | None, frame: dict[str, Any]) -> None:
-        """Queue ``frame`` for ``channel`` (None: the group)."""
+        """Queue ``frame`` for ``channel`` (None: the group).
+
+        A delta queued behind another for the same tab rides along with it: a
+        fast model costs a few layer messages, not one per token.
+        """
         if self.layer is None:
             return
-        self._outbox.put_nowait((channel, frame))
+        if self._outbox and frame["type"] == "stream_delta":
+            last_channel, last = self._outbox[-1]
+            if last_channel == channel and last["type"] == "stream_delta":
+                self._outbox[-1] = (channel, {**last, "delta": last["delta"] + frame["delta"]})
+                return
+        self._outbox.append((channel, frame))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_all())
 
     async def _send_all(self) -> None:
-        while not self._outbox.empty():
-            channel, frame = self._outbox.get_nowait()
+        while self._outbox:
+            channel, frame = self._outbox.popleft()
+            if channel is not None and channel not in self.followers:
+                continue  # given up (below)
             event = {"type": _RELAY, "frame": frame, "origin": self.origin}
             try:
                 async with asyncio.timeout(_LAYER_TIMEOUT_SECONDS):
@@ -231,8 +243,9 @@ class Flight:
                     exc_info=True,
                     extra={"message_id": self.message_id},
                 )
-            finally:
-                self._outbox.task_done()
+                # A tab that has gone too (its channel full or expired) is not tried again.
+                if channel is not None:
+                    self.followers.remove(channel)
 
     async def _drain(self) -> None:
         if self._sender is not None:
