@@ -8,7 +8,7 @@ file; ``REDIS_URL`` enables the tests marked ``redis``.
 
 import os
 
-from sophie_chat.db import check_pooled_connection
+from sophie_chat.db import pool_options
 from tests.support.settings import *  # noqa: F403
 from tests.support.settings import postgres_database
 
@@ -23,9 +23,8 @@ if _db_url.startswith(("postgres://", "postgresql://")):
             "TEST": {"NAME": os.environ.get("SOPHIE_TEST_DB_NAME", "test_sophie_chat")},
             # Django's connection pool, as docs/deployment.md recommends: the whole
             # suite runs Channels' database_sync_to_async over it.
-            "OPTIONS": {
-                "pool": {"min_size": 1, "max_size": 4, "check": check_pooled_connection}
-            },
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"pool": pool_options(min_size=1, max_size=4)},
         }
     }
 else:

@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sophie_chat.db import check_pooled_connection
+from sophie_chat.db import pool_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -119,14 +119,8 @@ if DATABASE_URL:
             "HOST": _db.hostname or "",
             "PORT": str(_db.port or ""),
             "CONN_MAX_AGE": 0,
-            "OPTIONS": {
-                "pool": {
-                    "min_size": 1,
-                    "max_size": 4,
-                    "timeout": 5,
-                    "check": check_pooled_connection,
-                }
-            },
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"pool": pool_options(min_size=1, max_size=4, timeout=5)},
         }
     }
 else:

@@ -1,6 +1,7 @@
 """Sophie's database threads, and a check for Django's PostgreSQL connection pool.
 
-Safe to import from a settings file (for :func:`check_pooled_connection`):
+Safe to import from a settings file (for :func:`pool_options` and
+:func:`check_pooled_connection`):
 nothing here reads settings or needs the app registry at import time, so
 Sophie's model is looked up in the registry when first needed.
 """
@@ -12,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import django
 from asgiref.sync import AsyncToSync, SyncToAsync
 from channels.db import database_sync_to_async
 from django.apps import apps
@@ -41,6 +43,20 @@ def check_pooled_connection(connection: Any) -> None:
         if pool is not None:
             threading.Thread(target=pool.check, name="sophie-pool-check", daemon=True).start()
         raise
+
+
+def pool_options(**options: Any) -> dict[str, Any]:
+    """``OPTIONS["pool"]`` for Django's PostgreSQL pool, with :func:`check_pooled_connection`
+    where Django lets the pool have it.
+
+    Django 6.1 and newer take a pool's ``check`` from these options. Django 5.2
+    and 6.0 pass their own (psycopg's check, only with ``CONN_HEALTH_CHECKS``)
+    and fail on a second one, so there the options are returned as given and
+    the database's ``CONN_HEALTH_CHECKS = True`` checks connections before use.
+    """
+    if django.VERSION >= (6, 1):
+        options.setdefault("check", check_pooled_connection)
+    return options
 
 
 # Database threads -------------------------------------------------------------------
