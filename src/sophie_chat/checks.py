@@ -16,6 +16,7 @@ from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
 from sophie_chat import backends, conf, metrics, tokens
+from sophie_chat.tools import registry as tool_registry
 
 
 def _setting_error(message: str, hint: str, check_id: str) -> checks.Error:
@@ -61,6 +62,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors.extend(_check_callables(config, valid))
     errors.extend(_check_operations(config, valid))
     errors.extend(_check_prompts(config, valid))
+    errors.extend(_check_tools(config, valid))
     return errors
 
 
@@ -70,8 +72,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 def _type_error(setting: conf.Setting, value: Any) -> checks.Error:
     example = f", e.g. {setting.example}" if setting.example else ""
     return _setting_error(
-        f'SOPHIE_CHAT["{setting.name}"] must be {_describe(setting.type, setting)}, '
-        f"not {value!r}.",
+        f'SOPHIE_CHAT["{setting.name}"] must be {_describe(setting.type, setting)}, not {value!r}.',
         f'Fix SOPHIE_CHAT["{setting.name}"]{example}; its default is {setting.default!r}.',
         "E005",
     )
@@ -315,6 +316,17 @@ def _check_operations(config: dict[str, Any], valid: set[str]) -> list[checks.Ch
             )
         )
     return errors
+
+
+def _check_tools(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    """E020 to E024, W020 to W022: the entries of TOOLS (:mod:`sophie_chat.tools.registry`)."""
+    if "TOOLS" not in valid or not config["TOOLS"]:
+        return []
+    try:
+        supports_tools: bool | None = bool(backends.handler.backend_class("LLM").supports_tools)
+    except backends.InvalidBackendError:
+        supports_tools = None  # E002 reports the backend itself
+    return tool_registry.problems(list(config["TOOLS"]), backend_supports_tools=supports_tools)
 
 
 @checks.register()

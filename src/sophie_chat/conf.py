@@ -139,6 +139,13 @@ SETTINGS: tuple[Setting, ...] = (
         ],
     ),
     Setting("USER_TYPE_RESOLVER", str, "sophie_chat.context.default_user_type"),
+    # Tools (docs/tools.md): dotted paths to @tool functions, and their limits.
+    Setting("TOOLS", list[str], [], example='["myapp.tools.my_bookings"]'),
+    Setting("TOOL_ROUNDS", int, 5, ge=1),
+    Setting("TOOL_TIMEOUT", float, 10, gt=0),
+    Setting("CONFIRM_TIMEOUT", float, 120, gt=0),
+    # A whole turn with tools, not counting the time the visitor takes to confirm.
+    Setting("TURN_TIMEOUT", float, 120, gt=0),
     # Connections.
     Setting("MAX_CONNECTIONS_PER_PROCESS", int, 10000, ge=1),
     Setting("MAX_CONNECTIONS_PER_CLIENT", int, 20, ge=1),

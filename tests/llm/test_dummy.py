@@ -214,3 +214,24 @@ def test_settings_build_a_dummy_backend_with_its_options():
     assert isinstance(backend, DummyBackend)
     assert backend.default_reply == "From settings."
     assert backend.model_name == "test-model"
+
+
+async def test_a_scripted_reply_may_call_tools():
+    model = DummyBackend()
+    calls = model.enqueue_tool_calls(
+        ("add", {"a": 1, "b": 2}), ("broken", "{not json"), text="Let me see."
+    )
+    model.enqueue("Three.")
+    chunks = [chunk async for chunk in model.stream(LLMRequest(messages=()))]
+    assert "".join(chunk.delta for chunk in chunks) == "Let me see."
+    called = [call for chunk in chunks for call in chunk.tool_calls]
+    assert [(call.name, call.arguments) for call in called] == [
+        ("add", '{"a": 1, "b": 2}'),
+        ("broken", "{not json"),
+    ]
+    assert called == calls
+    assert calls[0].id != calls[1].id
+    assert chunks[-1].finish_reason == "tool_calls"
+    answer = [chunk async for chunk in model.stream(LLMRequest(messages=()))]
+    assert "".join(chunk.delta for chunk in answer) == "Three."
+    assert not any(chunk.tool_calls for chunk in answer)

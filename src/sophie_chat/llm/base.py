@@ -15,6 +15,10 @@ one module with a subclass of :class:`BaseLLMBackend`:
 * resources (HTTP streams) are released when the generator is closed early,
   which happens when the visitor disconnects mid-answer: use ``try/finally``
   or ``async with``;
+* with ``supports_tools = True``, it sends ``request.tools`` to the model,
+  sends the ``tool_calls`` of assistant messages and the ``tool`` messages
+  of ``request.messages`` back, and yields the model's calls, assembled,
+  as one chunk's ``tool_calls`` (several when the model calls in parallel);
 * :meth:`~BaseLLMBackend.check` returns Django check messages for
   misconfiguration it can see without network access.
 """
@@ -30,19 +34,49 @@ if TYPE_CHECKING:
 
     from sophie_chat.knowledge.base import KnowledgeHit
     from sophie_chat.offers import Offer
+    from sophie_chat.tools.base import ToolDefinition
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class LLMToolCall:
+    """A tool call the model asked for: its ``id``, the tool's ``name`` and the
+    ``arguments`` as the JSON text the model wrote (validated by the engine)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The chat-completions ``tool_calls`` item."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class PromptMessage:
-    """One message of the prompt, in the chat-completions shape."""
+    """One message of the prompt, in the chat-completions shape.
+
+    An ``assistant`` message may carry the ``tool_calls`` the model made; a
+    ``tool`` message is the result of the call ``tool_call_id``.
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[LLMToolCall, ...] = ()
+    tool_call_id: str | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def as_dict(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [call.as_dict() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            message["tool_call_id"] = self.tool_call_id
+        return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +88,11 @@ class LLMRequest:
     one) can answer from the knowledge base, and ``offers``, when no entry
     answers the question, what the visitor can be offered instead
     (:mod:`sophie_chat.offers`).
+
+    ``tools`` are the tools the model may call in this round (only ever given
+    to a backend with ``supports_tools``); after a round of calls,
+    ``messages`` ends with the assistant's ``tool_calls`` and one ``tool``
+    message per result.
     """
 
     messages: tuple[PromptMessage, ...]
@@ -61,6 +100,7 @@ class LLMRequest:
     knowledge: tuple[KnowledgeHit, ...] = ()
     max_tokens: int | None = None
     offers: tuple[Offer, ...] = ()
+    tools: tuple[ToolDefinition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +118,10 @@ class LLMChunk:
     entry, or none); ``None`` means it does not say, and the engine chooses
     the sources from the search itself. A backend that names its sources and
     names none has declined: it said it does not know.
+
+    ``tool_calls``: the calls the model made this round, each complete (the
+    backend assembles streamed pieces), all in one chunk after the text;
+    ``finish_reason`` is then ``"tool_calls"``.
     """
 
     delta: str = ""
@@ -85,6 +129,7 @@ class LLMChunk:
     model: str | None = None
     finish_reason: str | None = None
     sources: tuple[KnowledgeHit, ...] | None = None
+    tool_calls: tuple[LLMToolCall, ...] = ()
 
 
 class LLMError(Exception):
@@ -124,7 +169,8 @@ class BaseLLMBackend:
 
     #: Deltas arrive as the model produces them.
     supports_streaming: bool = True
-    #: The backend can call tools (functions). None of the built-in ones does yet.
+    #: The backend passes ``LLMRequest.tools`` to the model and yields its
+    #: ``tool_calls``. Without it the engine offers no tools.
     supports_tools: bool = False
     #: The backend calls a network service (so timeouts and outages apply).
     uses_network: bool = True

@@ -18,16 +18,33 @@ and script it from a test::
 
 Replies are consumed in order; when the queue is empty, ``default_reply`` is
 streamed. Every request is recorded in :attr:`DummyBackend.requests`.
+
+A reply may be tool calls instead (docs/tools.md, "Testing")::
+
+    model.enqueue_tool_calls(("my_bookings", {}))          # round 1: a call
+    model.enqueue("You have one booking, on Friday.")      # round 2: the answer
+    ...
+    assert model.requests[1].messages[-1].role == "tool"   # the result it was given
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from sophie_chat.llm.base import BaseLLMBackend, LLMChunk, LLMError, LLMRequest, Usage
+from sophie_chat.llm.base import (
+    BaseLLMBackend,
+    LLMChunk,
+    LLMError,
+    LLMRequest,
+    LLMToolCall,
+    Usage,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +59,8 @@ class ScriptedReply:
     text: str = ""
     error: LLMError | None = None
     error_after: int | None = None
+    #: The calls the model makes after ``text`` (a round that calls tools).
+    tool_calls: tuple[LLMToolCall, ...] = ()
 
 
 class DummyBackend(BaseLLMBackend):
@@ -56,6 +75,7 @@ class DummyBackend(BaseLLMBackend):
     """
 
     uses_network = False
+    supports_tools = True
 
     def __init__(
         self,
@@ -82,6 +102,19 @@ class DummyBackend(BaseLLMBackend):
         """Queue a failure: ``error`` raised at once, or after ``after`` deltas of ``text``."""
         self.queue.append(ScriptedReply(text=text, error=error, error_after=after))
 
+    def enqueue_tool_calls(
+        self, *calls: tuple[str, dict[str, Any] | str] | LLMToolCall, text: str = ""
+    ) -> list[LLMToolCall]:
+        """Queue one reply that calls tools (all in the same round), after ``text``.
+
+        Each call is an :class:`LLMToolCall` or ``(name, arguments)``, the
+        arguments a dict or the raw JSON text (to script malformed ones).
+        Returns the calls, with their ids.
+        """
+        made = [call if isinstance(call, LLMToolCall) else _tool_call(*call) for call in calls]
+        self.queue.append(ScriptedReply(text=text, tool_calls=tuple(made)))
+        return made
+
     def reset(self) -> None:
         """Forget queued replies and recorded requests."""
         self.queue.clear()
@@ -106,16 +139,25 @@ class DummyBackend(BaseLLMBackend):
                 yield LLMChunk(delta=word, model=self.model_name)
             if reply.error is not None:
                 raise reply.error
+            if reply.tool_calls:
+                yield LLMChunk(
+                    model=self.model_name, tool_calls=reply.tool_calls, finish_reason="tool_calls"
+                )
             prompt = sum(len(m.content.split()) for m in request.messages)
             yield LLMChunk(
                 usage=Usage(prompt_tokens=prompt, completion_tokens=len(words)),
                 model=self.model_name,
-                finish_reason="stop",
+                finish_reason="tool_calls" if reply.tool_calls else "stop",
             )
             finished = True
         finally:
             if not finished and reply.error is None:
                 self.closed_early += 1
+
+
+def _tool_call(name: str, arguments: dict[str, Any] | str) -> LLMToolCall:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return LLMToolCall(id=f"call_{uuid.uuid4().hex[:12]}", name=name, arguments=text)
 
 
 def _split_keeping_spaces(text: str) -> list[str]:

@@ -1,0 +1,104 @@
+"""Tools the tests list in ``SOPHIE_CHAT["TOOLS"]`` (as ``tests.support.tools.<name>``).
+
+A host's tools, in small: one that reads the visitor's own data (login
+required), one that changes it after confirmation, one for staff with a
+permission, and some that misbehave (raise, hang). :data:`CALLS` records
+the calls made in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Annotated, Literal
+
+from django.utils.translation import gettext_lazy as _
+from pydantic import Field
+
+from sophie_chat.tools import ToolContext, ToolError, tool
+
+#: ``(tool name, arguments)`` of every call run in this process, in order.
+CALLS: list[tuple[str, dict]] = []
+
+
+@tool(requires_login=True, label=_("Looking up your profile…"))
+def my_profile(*, context: ToolContext) -> dict:
+    """The logged-in visitor's own profile: name and e-mail."""
+    CALLS.append(("my_profile", {}))
+    user = context.user
+    return {"username": user.get_username(), "first_name": user.first_name}
+
+
+@tool(
+    requires_login=True,
+    confirm=True,
+    summary=_("Change your first name to {first_name}"),
+    redact=["first_name"],
+)
+def rename_me(first_name: Annotated[str, Field(max_length=30)], *, context: ToolContext) -> dict:
+    """Change the logged-in visitor's first name.
+
+    Args:
+        first_name: The new first name.
+    """
+    CALLS.append(("rename_me", {"first_name": first_name}))
+    user = context.user
+    # Ownership: the tool changes the visitor's own record, whatever the model asked.
+    type(user).objects.filter(pk=user.pk).update(first_name=first_name)
+    return {"first_name": first_name}
+
+
+@tool(permission="sophie_chat.change_knowledgebaseentry")
+async def entry_count(status: Literal["active", "all"] = "all", *, context: ToolContext) -> int:
+    """How many knowledge entries there are (staff only)."""
+    from sophie_chat.models import KnowledgeBaseEntry
+
+    CALLS.append(("entry_count", {"status": status}))
+    entries = KnowledgeBaseEntry.objects.all()
+    if status == "active":
+        entries = entries.filter(active=True)
+    return await entries.acount()
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two whole numbers."""
+    CALLS.append(("add", {"a": a, "b": b}))
+    return a + b
+
+
+@tool
+async def next_weekday(day: datetime.date) -> str:
+    """The weekday after ``day``, in English."""
+    CALLS.append(("next_weekday", {"day": day}))
+    return (day + datetime.timedelta(days=1)).strftime("%A")
+
+
+@tool(allowed=lambda context: context.locale.startswith("pt"))
+def portuguese_only() -> str:
+    """Only for visitors who speak Portuguese."""
+    return "olá"
+
+
+@tool
+def broken() -> str:
+    """Always fails."""
+    raise RuntimeError("the database exploded with secret details")
+
+
+@tool
+def refuses(reason: str) -> str:
+    """Fails with a message for the model."""
+    raise ToolError(f"cannot do that: {reason}")
+
+
+@tool(timeout=0.2)
+async def hangs() -> str:
+    """Never answers in time."""
+    await asyncio.sleep(60)
+    return "too late"
+
+
+def not_a_tool() -> str:
+    """A plain function, not decorated."""
+    return ""
