@@ -37,6 +37,10 @@ from sophie_chat.exceptions import (
 )
 from sophie_chat.security import client_ip, make_resume_token, session_id_from_token
 from sophie_chat.store import SessionState, StoredMessage
+from sophie_chat.tools import confirmations
+from sophie_chat.tools import records as tool_records
+from sophie_chat.tools import registry as tool_registry
+from sophie_chat.tools.records import OpenConfirmation
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +160,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "max_context_size_bytes": conf.get("MAX_CONTEXT_SIZE_BYTES"),
                 "max_frame_bytes": conf.get("MAX_FRAME_BYTES"),
             },
+            features={"tools": tool_registry.enabled()},
         )
 
     async def disconnect(self, code: int) -> None:
@@ -230,12 +235,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 session = self.require_session()
                 await store.rate_session(session.id, frame.score, frame.comment)
                 await self.send_frame(protocol.ack_frame("session_rate"))
+            case protocol.Confirm():
+                await self.confirm(frame)
             case protocol.SessionClose():
                 session = self.require_session()
                 await store.close_session(session.id)
                 closed = protocol.session_closed_frame(session.id)
                 await self.send_frame(closed)
                 await self.to_group(closed)
+
+    async def confirm(self, frame: protocol.Confirm) -> None:
+        """The visitor's answer to a tool's confirmation: the first valid one wins.
+
+        Raises ``confirmation_not_found`` (unknown, decided, another visitor's)
+        or ``confirmation_expired``.
+        """
+        session = self.require_session()
+        outcome = await tool_records.decide(
+            frame.confirmation_id,
+            session_id=session.id,
+            user_id=self.user_id,
+            accept=frame.accept,
+        )
+        metrics.confirmation_decided(outcome)
+        confirmations.notify(frame.confirmation_id)
+        closed = protocol.confirm_closed_frame(frame.confirmation_id, outcome)
+        await self.send_frame(closed)
+        await self.to_group(closed)
 
     def unexpected(self, exc: Exception, reply_to: str | None) -> ChatError:
         """The error a client hears about an exception no ChatError described."""
@@ -274,6 +300,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self.bind(session)
         await self.send_frame(self.session_frame(session, resumed=True, history=history))
+        if conf.get("TOOLS"):
+            # A tool still waiting for this conversation's visitor asks this tab too.
+            for waiting in await tool_records.open_confirmations(session.id):
+                await self.send_frame(confirm_request_frame(waiting))
         # The answer to the latest question, if still being written for another tab (or
         # for this one before a network blip), follows as stream_start with the text so
         # far (sophie_chat.flights).
@@ -385,13 +415,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_relay(self, event: dict[str, Any]) -> None:
         if event.get("origin") != self.channel_name:
-            await self.send_frame(event["frame"])
+            frame = event["frame"]
+            if frame.get("type") == "confirm_closed":
+                # Another tab decided: the turn of this process that waits hears it now.
+                confirmations.notify(frame["confirmation_id"])
+            await self.send_frame(frame)
 
     async def chat_answer_wanted(self, event: dict[str, Any]) -> None:
         """A tab resumed the conversation: it gets the answer being written, if any."""
         reply_channel = event.get("reply_channel")
         if self.flight is not None and isinstance(reply_channel, str):
             self.flight.follow(reply_channel, event.get("question_id"))
+
+
+def confirm_request_frame(confirmation: OpenConfirmation) -> dict[str, Any]:
+    return protocol.confirm_request_frame(
+        confirmation_id=confirmation.confirmation_id,
+        call_id=confirmation.call_id,
+        tool=confirmation.tool,
+        summary=confirmation.summary,
+        expires_at=confirmation.expires_at,
+    )
 
 
 class _Sink:
@@ -461,4 +505,26 @@ class _Sink:
         frame = protocol.stream_end_frame(message)
         await self.consumer.send_frame(frame)
         if not await self.flight.finished(frame):
+            await self.consumer.to_group(frame)
+
+    async def tool_started(self, message_id: str, call_id: str, name: str, label: str) -> None:
+        await self._drain()
+        await self.consumer.send_frame(protocol.tool_start_frame(message_id, call_id, name, label))
+
+    async def tool_ended(self, call_id: str, status: str) -> None:
+        await self._drain()
+        await self.consumer.send_frame(protocol.tool_end_frame(call_id, status))
+
+    async def confirm_requested(self, confirmation: OpenConfirmation) -> None:
+        await self._drain()
+        await self._to_every_tab(confirm_request_frame(confirmation))
+
+    async def confirm_closed(self, confirmation_id: str, outcome: str) -> None:
+        metrics.confirmation_decided(outcome)
+        await self._to_every_tab(protocol.confirm_closed_frame(confirmation_id, outcome))
+
+    async def _to_every_tab(self, frame: dict[str, Any]) -> None:
+        await self.consumer.send_frame(frame)
+        # Once the tab has gone (its answer kept for others), the flight relays it.
+        if not self.flight.relay(frame):
             await self.consumer.to_group(frame)

@@ -14,15 +14,18 @@ database by default). Errors a client should hear about are raised as
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
-from django.utils import translation
+import pydantic
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from sophie_chat import (
@@ -47,14 +50,21 @@ from sophie_chat.llm.base import (
     LLMError,
     LLMRequest,
     LLMTimeout,
+    LLMToolCall,
+    LLMUnavailable,
     PromptMessage,
     Usage,
 )
-from sophie_chat.models import ChatMessage
-from sophie_chat.prompts import build_messages, prompt_tokens
+from sophie_chat.models import ChatMessage, ToolCall
+from sophie_chat.prompts import build_messages, prompt_tokens, tool_result_section
 from sophie_chat.ratelimit.base import RateLimiterUnavailable
 from sophie_chat.store import AnswerRecord, SessionState, StoredMessage, StoredQuestion
 from sophie_chat.tokens import count_tokens
+from sophie_chat.tools import confirmations
+from sophie_chat.tools import records as tool_records
+from sophie_chat.tools import registry as tool_registry
+from sophie_chat.tools.base import Tool, ToolArgumentsInvalid, ToolContext, ToolError
+from sophie_chat.tools.records import OpenConfirmation
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +94,8 @@ class TurnRequest:
     #: started on the same connection, which has not sent this client id yet):
     #: the turn then skips looking for a re-send. Storing stays idempotent.
     may_be_resent: bool = True
+    #: Offer the model the ``TOOLS`` the visitor may use (an evaluation does not).
+    use_tools: bool = True
 
 
 class TurnSink(Protocol):
@@ -108,6 +120,22 @@ class TurnSink(Protocol):
 
     async def finished(self, message: StoredMessage) -> None:
         """The answer is complete and stored."""
+
+    async def tool_started(self, message_id: str, call_id: str, name: str, label: str) -> None:
+        """A tool runs for the answer ``message_id`` (``label``: what to show meanwhile)."""
+
+    async def tool_ended(self, call_id: str, status: str) -> None:
+        """The tool call finished: ``ok``, ``error``, ``refused``, ``cancelled`` or ``timeout``."""
+
+    async def confirm_requested(self, confirmation: OpenConfirmation) -> None:
+        """A tool waits for the visitor's confirmation (every tab of the conversation)."""
+
+    async def confirm_closed(self, confirmation_id: str, outcome: str) -> None:
+        """Nobody confirmed in time (``expired``); every tab removes its buttons.
+
+        Accepted and declined confirmations are announced by the connection
+        that received the answer.
+        """
 
 
 class TurnRecords(Protocol):
@@ -195,8 +223,14 @@ class AnswerDraft:
     declined: bool = False
     #: The sources the backend named (``LLMChunk.sources``); None when it did not.
     named_sources: tuple[KnowledgeHit, ...] | None = None
-    #: Further metadata: ``error``, ``interrupted``.
+    #: Further metadata: ``error``, ``interrupted``, ``tools``.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``stream_start`` was sent (by the first text, or the first tool call).
+    announced: bool = False
+
+    def used_tool(self, name: str, status: str) -> None:
+        """Note a tool call in ``metadata.tools``."""
+        self.extra.setdefault("tools", []).append({"name": name, "status": status})
 
     @property
     def content(self) -> str:
@@ -289,6 +323,10 @@ class Turn:
         self.searched_for: str = ""
         #: What the answer is built on, once known (step 5).
         self.grounds: Grounds | None = None
+        #: The tools offered to the model (step 5), by name.
+        self.tools: dict[str, Tool] = {}
+        #: Seconds spent waiting for the visitor to confirm (not counted in TURN_TIMEOUT).
+        self.confirming_seconds = 0.0
 
     async def run(self) -> None:
         """Steps 1 to 3 accept the question; 4 to 9 answer it."""
@@ -302,12 +340,14 @@ class Turn:
             self.knowledge_search(turn_search_query(question))
             async with self.typing_indicator():
                 grounds = await self.ground(question, llm.model_name)  # steps 4 and 5
+                self.tools = await self.offer_tools(llm)
                 draft.sources = answer_sources(sources_for(grounds.hits, locale=self.locale))
-                if await self.answer_from_cache(grounds, draft):  # step 6
+                # An answer that might have come from a tool is never the cache's.
+                if not self.tools and await self.answer_from_cache(grounds, draft):  # step 6
                     return
                 request = self.model_request(grounds)
                 try:
-                    await self.ask_model(llm, request, draft)  # step 7
+                    request = await self.ask_model(llm, request, draft)  # step 7
                 except LLMError as error:
                     await self.fall_back(grounds, draft, error)  # step 8
                 else:
@@ -499,13 +539,38 @@ class Turn:
             model=model_name,
         )
 
+    async def offer_tools(self, llm: BaseLLMBackend) -> dict[str, Tool]:
+        """The ``TOOLS`` this visitor may use, by name; none for a backend without tools."""
+        if not (self.request.use_tools and llm.supports_tools and conf.get("TOOLS")):
+            return {}
+        offered = await tool_registry.offered(self.tool_context())
+        return {found.name: found for found in offered}
+
+    def tool_context(self, call_id: str = "") -> ToolContext:
+        visitor = self.request.visitor
+        return ToolContext(
+            user=visitor.user,
+            user_id=visitor.user_id,
+            session_id=self.session_id,
+            locale=self.locale,
+            page=self.request.session.context.get("page") or {},
+            user_type=visitor.user_type,
+            call_id=call_id,
+        )
+
     # -- steps 6 to 9: answer from the cache, the model or a fallback; store, count -----
+
+    async def announce(self, draft: AnswerDraft) -> None:
+        """Send ``stream_start`` once, before the answer's first text or tool call."""
+        if not draft.announced:
+            draft.announced = True
+            await self.sink.started(draft.id, draft.reply_to)
 
     async def say(self, draft: AnswerDraft, text: str) -> None:
         """Send the next piece of the answer; the first one starts it."""
         if draft.first_token_ms is None:
             draft.first_token_ms = _ms_since(draft.started_at)
-            await self.sink.started(draft.id, draft.reply_to)
+        await self.announce(draft)
         draft.parts.append(text)
         await self.sink.delta(draft.id, text)
 
@@ -534,6 +599,7 @@ class Turn:
             context=grounds.context,
             answered=grounds.best is not None,
             offers=[offer.text for offer in grounds.offers],
+            tools=bool(self.tools),
         )
         return LLMRequest(
             messages=messages,
@@ -543,26 +609,66 @@ class Turn:
             offers=grounds.offers,
         )
 
-    async def ask_model(self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft) -> None:
-        """Stream the model's answer to the visitor within ``RESPONSE_TIMEOUT_SECONDS``.
+    async def ask_model(
+        self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft
+    ) -> LLMRequest:
+        """Stream the model's answer to the visitor; run the tools it calls, in rounds.
 
-        Raises :class:`LLMError` (:class:`LLMTimeout` when the time is up). When
-        the visitor leaves (the turn is cancelled), what was said is kept.
+        Each round of the model has ``RESPONSE_TIMEOUT_SECONDS``; the whole
+        answer, tools included, ``TURN_TIMEOUT`` (the visitor's time to
+        confirm not counted). The model may call tools in ``TOOL_ROUNDS``
+        rounds; the round after the last is offered none, so it answers.
+        Returns the last request. Raises :class:`LLMError`
+        (:class:`LLMTimeout` when the time is up). When the visitor leaves
+        (the turn is cancelled), what was said is kept.
         """
-        seconds = conf.get("RESPONSE_TIMEOUT_SECONDS")
+        started = time.monotonic()
+        rounds = conf.get("TOOL_ROUNDS")
         try:
-            async with asyncio.timeout(seconds):
-                await self.model_round(llm, request, draft)
-        except TimeoutError as exc:
-            raise LLMTimeout(f"no complete answer within {seconds} s") from exc
+            for number in range(rounds + 1):
+                offered = self.tools if number < rounds else {}
+                request = replace(
+                    request, tools=tuple(found.definition() for found in offered.values())
+                )
+                said_before = len(draft.parts)
+                calls = await self.timed_round(llm, request, draft, started)
+                if not (calls and offered):
+                    if number and not draft.content.strip():
+                        raise LLMUnavailable("the model answered its tools' results with nothing")
+                    return request
+                said = "".join(draft.parts[said_before:])
+                request = await self.use_tools(calls, said, request, draft, started)
+            return request  # pragma: no cover - the last round offers no tools
         except asyncio.CancelledError:
             await asyncio.shield(self.keep_interrupted(request, draft))
             raise
 
+    def seconds_left(self, started: float) -> float:
+        """What is left of ``TURN_TIMEOUT``, the time spent confirming not counted."""
+        spent = time.monotonic() - started - self.confirming_seconds
+        return conf.get("TURN_TIMEOUT") - spent
+
+    async def timed_round(
+        self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft, started: float
+    ) -> list[LLMToolCall]:
+        """One round within ``RESPONSE_TIMEOUT_SECONDS`` and what is left of the turn's time."""
+        seconds = min(conf.get("RESPONSE_TIMEOUT_SECONDS"), self.seconds_left(started))
+        if seconds <= 0:
+            raise LLMTimeout(f"no complete answer within {conf.get('TURN_TIMEOUT')} s")
+        try:
+            async with asyncio.timeout(seconds):
+                return await self.model_round(llm, request, draft)
+        except TimeoutError as exc:
+            raise LLMTimeout(f"no complete answer within {seconds:g} s") from exc
+
     async def model_round(
         self, llm: BaseLLMBackend, request: LLMRequest, draft: AnswerDraft
-    ) -> None:
-        """One call of the model: its text relayed as it comes, its usage added up."""
+    ) -> list[LLMToolCall]:
+        """One call of the model: its text relayed as it comes, its usage added up.
+
+        Returns the tool calls it made (none: it answered).
+        """
+        calls: list[LLMToolCall] = []
         stream = llm.stream(request)
         try:
             async for chunk in stream:
@@ -576,8 +682,211 @@ class Turn:
                     # The backend knows what it used (the offline one: its one entry).
                     draft.named_sources = tuple(chunk.sources)
                     draft.sources = answer_sources(list(chunk.sources))
+                calls.extend(chunk.tool_calls)
         finally:
             await stream.aclose()
+        return calls
+
+    # -- step 7, with tools: run the calls, give the model their results ----------------
+
+    async def use_tools(
+        self,
+        calls: list[LLMToolCall],
+        said: str,
+        request: LLMRequest,
+        draft: AnswerDraft,
+        started: float,
+    ) -> LLMRequest:
+        """Run one round's calls concurrently; the next request carries their results."""
+        await self.announce(draft)
+        results = await asyncio.gather(
+            *(self.call_tool(call, draft, started) for call in calls)
+        )
+        messages = (
+            *request.messages,
+            PromptMessage(role="assistant", content=said, tool_calls=tuple(calls)),
+            *(
+                PromptMessage(
+                    role="tool",
+                    content=tool_result_section(call.name, status, text),
+                    tool_call_id=call.id,
+                )
+                for call, (status, text) in zip(calls, results, strict=True)
+            ),
+        )
+        return replace(request, messages=messages)
+
+    async def call_tool(
+        self, call: LLMToolCall, draft: AnswerDraft, started: float
+    ) -> tuple[str, str]:
+        """One call, checked again whatever the model was offered; ``(status, result)``.
+
+        Refused when the visitor may not use the tool; the arguments
+        validated; confirmed by the visitor when the tool asks; run within
+        its timeout. Reported as ``tool_start``/``tool_end``, recorded as a
+        :class:`~sophie_chat.models.ToolCall`. Never raises (but when cancelled).
+        """
+        found = tool_registry.get(call.name) if conf.get("TOOLS") else None
+        if found is None:
+            # No frames: nothing runs, and the name is the model's invention.
+            await self.record_call(call, None, "error", draft, error="unknown tool")
+            known = ", ".join(self.tools) or "none"
+            return "error", f"There is no tool named {call.name!r}. Tools you may call: {known}."
+        await self.sink.tool_started(draft.id, call.id, found.name, self.tool_label(found))
+        status, result = await self.checked_call(found, call, draft, started)
+        await self.sink.tool_ended(call.id, status)
+        draft.used_tool(found.name, status)
+        return status, result
+
+    async def checked_call(
+        self, found: Tool, call: LLMToolCall, draft: AnswerDraft, started: float
+    ) -> tuple[str, str]:
+        context = self.tool_context(call.id)
+        # Enforced here too: the model may name a tool it was not offered.
+        if found.name not in self.tools or not await found.allows(context):
+            await self.record_call(
+                call, found, "refused", draft, error="not allowed for this visitor"
+            )
+            return "refused", "This visitor may not use this tool."
+        try:
+            arguments = found.validate(call.arguments)
+        except ToolArgumentsInvalid as invalid:
+            await self.record_call(
+                call, found, "error", draft, error=f"invalid arguments: {invalid}"
+            )
+            return "error", f"Invalid arguments: {invalid}. Call it again with valid ones."
+        if found.confirm:
+            record_id, outcome = await self.confirm(found, call, arguments, draft)
+            if outcome != ToolCall.Confirmation.ACCEPTED:
+                why = "declined" if outcome == ToolCall.Confirmation.DECLINED else "did not answer"
+                self.log_call(found, "cancelled", arguments, 0)
+                return "cancelled", f"Not done: the visitor {why}. Do not call it again unasked."
+        else:
+            record_id = await tool_records.start_call(
+                session_id=self.session_id,
+                answer_id=draft.id,
+                call_id=call.id,
+                name=found.name,
+                arguments=found.redacted(arguments),
+                status=ToolCall.Status.RUNNING,
+            )
+        status, result, error, ms = await self.run_tool(found, arguments, context, started)
+        await tool_records.finish_call(record_id, status=status, error=error, duration_ms=ms)
+        self.log_call(found, status, arguments, ms)
+        return status, result
+
+    async def confirm(
+        self, found: Tool, call: LLMToolCall, arguments: dict[str, Any], draft: AnswerDraft
+    ) -> tuple[str, str]:
+        """Ask every tab of the conversation; wait for the first valid answer or the expiry.
+
+        Returns the call's record id and the outcome (``accepted``,
+        ``declined`` or ``expired``). The decision is the database's, so the
+        tool runs at most once whoever answers and however often.
+        """
+        seconds = conf.get("CONFIRM_TIMEOUT")
+        expires_at = timezone.now() + timedelta(seconds=seconds)
+        with translation.override(self.locale):
+            summary = found.summary_text(arguments)
+        record_id = await tool_records.start_call(
+            session_id=self.session_id,
+            answer_id=draft.id,
+            call_id=call.id,
+            name=found.name,
+            arguments=found.redacted(arguments),
+            status=ToolCall.Status.PENDING,
+            summary=summary,
+            expires_at=expires_at,
+        )
+        confirmations.expect(record_id)
+        waiting_since = time.monotonic()
+        try:
+            await self.sink.confirm_requested(
+                OpenConfirmation(record_id, call.id, found.name, summary, expires_at)
+            )
+            outcome = await confirmations.wait(record_id, seconds)
+        except asyncio.CancelledError:
+            # The visitor left: nobody may confirm a call no turn will run.
+            await asyncio.shield(self.close_confirmation(record_id))
+            raise
+        finally:
+            self.confirming_seconds += time.monotonic() - waiting_since
+        if outcome == ToolCall.Confirmation.EXPIRED:
+            await self.sink.confirm_closed(record_id, outcome)
+        return record_id, outcome
+
+    async def close_confirmation(self, record_id: str) -> None:
+        if await confirmations.cancel(record_id) == ToolCall.Confirmation.EXPIRED:
+            try:
+                await self.sink.confirm_closed(record_id, ToolCall.Confirmation.EXPIRED)
+            except Exception:
+                # The leaving tab's connection may be gone; its other tabs heard or will
+                # find nothing open when they reconnect.
+                logger.info("Could not announce the closed confirmation", exc_info=True)
+
+    async def run_tool(
+        self, found: Tool, arguments: dict[str, Any], context: ToolContext, started: float
+    ) -> tuple[str, str, str, int]:
+        """Run the function within its timeout: ``(status, result, error, duration_ms)``."""
+        seconds = min(found.timeout or conf.get("TOOL_TIMEOUT"), self.seconds_left(started))
+        began = time.monotonic()
+        try:
+            async with asyncio.timeout(max(seconds, 0)):
+                value = await found.run(arguments, context)
+        except TimeoutError:
+            return "timeout", "The tool did not answer in time.", "timeout", _ms_since(began)
+        except ToolError as failure:
+            return "error", f"The tool failed: {failure}", str(failure), _ms_since(began)
+        except Exception as exc:
+            logger.error(
+                "Tool %s raised %s",
+                found.name,
+                type(exc).__name__,
+                exc_info=exc,
+                extra={"session_id": self.session_id, "tool": found.name},
+            )
+            return "error", "The tool failed.", type(exc).__name__, _ms_since(began)
+        return "ok", _result_text(value), "", _ms_since(began)
+
+    async def record_call(
+        self, call: LLMToolCall, found: Tool | None, status: str, draft: AnswerDraft, *, error: str
+    ) -> None:
+        """Record a call that did not run (unknown, refused, invalid arguments)."""
+        await tool_records.start_call(
+            session_id=self.session_id,
+            answer_id=draft.id,
+            call_id=call.id,
+            name=found.name if found else call.name,
+            arguments={},
+            status=status,
+            error=error,
+        )
+        if found is not None:
+            self.log_call(found, status, None, None)
+        else:
+            logger.info(
+                "Unknown tool called",
+                extra={"session_id": self.session_id, "tool_status": status},
+            )
+
+    def log_call(
+        self, found: Tool, status: str, arguments: dict[str, Any] | None, ms: int | None
+    ) -> None:
+        extra: dict[str, Any] = {
+            "session_id": self.session_id,
+            "tool": found.name,
+            "tool_status": status,
+            "duration_ms": ms,
+        }
+        # Argument values are the visitor's data: logged only when the tool allows it.
+        if found.log_arguments and arguments is not None:
+            extra["arguments"] = found.redacted(arguments)
+        metrics.tool_called(found.name, status)
+        logger.info("Tool %s: %s", found.name, status, extra=extra)
+
+    def tool_label(self, found: Tool) -> str:
+        with translation.override(self.locale):
+            return str(found.label) if found.label else _("Working on it…")
 
     async def keep_interrupted(self, request: LLMRequest, draft: AnswerDraft) -> None:
         """The visitor left mid-answer: store what was said, marked interrupted; count it."""
@@ -780,6 +1089,18 @@ def _tokens_spent(messages: Sequence[PromptMessage], usage: Usage | None, answer
     if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
         return usage.prompt_tokens + usage.completion_tokens
     return prompt_tokens(messages) + (count_tokens(answer) if answer else 0)
+
+
+def _result_text(value: Any) -> str:
+    """A tool's return value as the model reads it: JSON (dates as ISO text)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(
+            pydantic.TypeAdapter(Any).dump_python(value, mode="json"), ensure_ascii=False
+        )
+    except Exception:
+        return str(value)
 
 
 def _log_text(text: str) -> str:

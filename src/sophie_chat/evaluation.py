@@ -453,6 +453,8 @@ async def run_case(case: Case, visitor: Visitor) -> CaseOutcome:
             client_message_id=None,
             locale=case.locale,
             may_be_resent=False,
+            # Tools act on real data for a visitor; an evaluation only measures answers.
+            use_tools=False,
         )
         sink = _Sink(time.monotonic())
         turn = Turn(request, sink, records)

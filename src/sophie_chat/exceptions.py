@@ -132,3 +132,15 @@ class Forbidden(ChatError):
     code = "forbidden"
     default_message = _("You are not allowed to use this chat.")
     close_code = 4403
+
+
+class ConfirmationNotFound(ChatError):
+    """No open confirmation by that id for this visitor (unknown, decided, or not theirs)."""
+
+    code = "confirmation_not_found"
+    default_message = _("This request was already answered or is not yours to answer.")
+
+
+class ConfirmationExpired(ChatError):
+    code = "confirmation_expired"
+    default_message = _("This request has expired. Ask again if you still want it.")

@@ -116,6 +116,17 @@ class Flight:
         await self._drain()
         return self.detached
 
+    def relay(self, frame: dict[str, Any]) -> bool:
+        """A whole frame for the other tabs (a tool's ``confirm_request`` or
+        ``confirm_closed``): queued here, in order with the answer, once detached.
+
+        Returns False while the tab is there: its connection relays the frame.
+        """
+        if not self.detached:
+            return False
+        self._post(None, frame)
+        return True
+
     # -- tabs that pick the answer up ----------------------------------------------
 
     def follow(self, channel: str, question_id: object) -> None:

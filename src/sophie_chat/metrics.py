@@ -47,6 +47,8 @@ class _Instruments:
     first_token: Any
     response: Any
     tokens: Any
+    tool_calls: Any
+    confirmations: Any
 
 
 def available() -> bool:
@@ -106,6 +108,16 @@ def _instruments() -> _Instruments:
             "Model tokens, by model and kind (prompt or completion).",
             ["model", "kind"],
         ),
+        tool_calls=p.Counter(
+            "sophie_chat_tool_calls",
+            "Tool calls, by tool and status (ok, error, refused, cancelled, timeout).",
+            ["tool", "status"],
+        ),
+        confirmations=p.Counter(
+            "sophie_chat_confirmations",
+            "Confirmations of tool calls, by outcome (accepted, declined, expired).",
+            ["outcome"],
+        ),
     )
 
 
@@ -142,6 +154,18 @@ def model_error(error: str) -> None:
     """A model call failed with this error class name."""
     if (m := _get()) is not None:
         m.model_errors.labels(error=error).inc()
+
+
+def tool_called(tool: str, status: str) -> None:
+    """A tool call ended with this status (only configured tools' names are labels)."""
+    if (m := _get()) is not None:
+        m.tool_calls.labels(tool=tool, status=status).inc()
+
+
+def confirmation_decided(outcome: str) -> None:
+    """A tool call's confirmation was accepted, declined or expired."""
+    if (m := _get()) is not None:
+        m.confirmations.labels(outcome=outcome).inc()
 
 
 def answer_stored(

@@ -384,3 +384,76 @@ class DailyAnalytics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d}"
+
+
+class ToolCall(models.Model):
+    """One call of a tool by the model, and its confirmation when the tool asks for one.
+
+    ``arguments`` are stored as the tool's ``redact`` allows. A call waiting
+    for the visitor has ``confirmation`` ``pending`` until one conditional
+    UPDATE decides it (:mod:`sophie_chat.tools.confirmations`): the first
+    valid answer wins, across processes.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for confirmation")
+        RUNNING = "running", _("Running")
+        OK = "ok", _("Done")
+        ERROR = "error", _("Failed")
+        REFUSED = "refused", _("Refused")
+        CANCELLED = "cancelled", _("Cancelled")
+        TIMEOUT = "timeout", _("Timed out")
+
+    class Confirmation(models.TextChoices):
+        NONE = "", _("Not needed")
+        PENDING = "pending", _("Waiting")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(
+        ChatSession,
+        on_delete=models.CASCADE,
+        related_name="tool_calls",
+        verbose_name=_("conversation"),
+    )
+    #: The answer the call was made for (stored when the answer is).
+    answer_id = models.UUIDField(_("answer"), null=True, blank=True)
+    call_id = models.CharField(_("call id"), max_length=100, blank=True)
+    name = models.CharField(_("tool"), max_length=64, db_index=True)
+    arguments = models.JSONField(_("arguments"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    error = models.TextField(_("error"), blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    confirmation = models.CharField(
+        _("confirmation"),
+        max_length=16,
+        choices=Confirmation.choices,
+        default=Confirmation.NONE,
+        blank=True,
+    )
+    #: The confirmation's text, kept only while it waits (to show it again on reconnect).
+    summary = models.TextField(_("summary"), blank=True)
+    expires_at = models.DateTimeField(_("confirmation expires"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("confirmed by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("tool call")
+        verbose_name_plural = _("tool calls")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["session", "confirmation"], name="sophie_toolcall_confirm_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} · {self.get_status_display()} · {self.created_at:%Y-%m-%d %H:%M}"

@@ -27,6 +27,8 @@ from sophie_chat.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sophie_chat.store import StoredMessage
 
 PROTOCOL_VERSION = 1
@@ -99,7 +101,17 @@ class Ping:
     pass
 
 
-ClientFrame = SessionInit | UserMessage | Typing | Feedback | SessionRate | SessionClose | Ping
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """The visitor's answer to a ``confirm_request``."""
+
+    confirmation_id: str
+    accept: bool
+
+
+ClientFrame = (
+    SessionInit | UserMessage | Typing | Feedback | SessionRate | SessionClose | Ping | Confirm
+)
 
 
 def clean_text(text: str) -> str:
@@ -261,7 +273,14 @@ def _parse_session_rate(data: dict[str, Any]) -> SessionRate:
     return SessionRate(score=score, comment=comment)
 
 
+def _parse_confirm(data: dict[str, Any]) -> Confirm:
+    confirmation_id = _field(data, "confirmation_id", str, required=True, what=_("text"))
+    accept = _field(data, "accept", bool, required=True, what=_("true or false"))
+    return Confirm(confirmation_id=confirmation_id[:64], accept=accept)
+
+
 _PARSERS = {
+    "confirm": _parse_confirm,
     "session_init": _parse_session_init,
     "message": _parse_message,
     "typing": _parse_typing,
@@ -302,18 +321,26 @@ def message_object(message: StoredMessage) -> dict[str, Any]:
 
 
 def welcome_frame(
-    *, name: str, avatar_url: str | None, greeting: str, limits: dict[str, Any]
+    *,
+    name: str,
+    avatar_url: str | None,
+    greeting: str,
+    limits: dict[str, Any],
+    features: dict[str, bool] | None = None,
 ) -> dict[str, Any]:
     assistant: dict[str, Any] = {"name": name}
     if avatar_url:
         assistant["avatar_url"] = avatar_url
-    return {
+    frame = {
         "type": "welcome",
         "assistant": assistant,
         "protocol": PROTOCOL_VERSION,
         "greeting": greeting,
         "limits": limits,
     }
+    if features is not None:
+        frame["features"] = features
+    return frame
 
 
 def session_frame(
@@ -376,6 +403,37 @@ def session_closed_frame(session_id: str) -> dict[str, Any]:
 def ack_frame(of: str, **fields: Any) -> dict[str, Any]:
     """Extension: confirms a ``feedback`` or ``session_rate`` was stored."""
     return {"type": "ack", "of": of, **fields}
+
+
+def tool_start_frame(message_id: str, call_id: str, name: str, label: str) -> dict[str, Any]:
+    return {
+        "type": "tool_start",
+        "message_id": message_id,
+        "call_id": call_id,
+        "name": name,
+        "label": label,
+    }
+
+
+def tool_end_frame(call_id: str, status: str) -> dict[str, Any]:
+    return {"type": "tool_end", "call_id": call_id, "status": status}
+
+
+def confirm_request_frame(
+    *, confirmation_id: str, call_id: str, tool: str, summary: str, expires_at: datetime
+) -> dict[str, Any]:
+    return {
+        "type": "confirm_request",
+        "confirmation_id": confirmation_id,
+        "call_id": call_id,
+        "tool": tool,
+        "summary": summary,
+        "expires_at": expires_at.isoformat(),
+    }
+
+
+def confirm_closed_frame(confirmation_id: str, outcome: str) -> dict[str, Any]:
+    return {"type": "confirm_closed", "confirmation_id": confirmation_id, "outcome": outcome}
 
 
 def pong_frame() -> dict[str, Any]:

@@ -18,6 +18,7 @@ one, running in a thread)::
         server.rate_limit(retry_after=7)
         server.hang(5)
         server.break_after(2, "This answer is cut short")
+        server.call_tools(("my_bookings", {}), ("add", {"a": 1, "b": 2}))
         ...  # point the SDK at server.url
         assert server.requests[0].body["model"] == "gpt-4o-mini"
 
@@ -36,8 +37,10 @@ connections; :func:`start_fake_openai` starts one and returns a
 with a behaviour as JSON (``{"kind": "reply", "text": "..."}``, ``{"kind":
 "error", "status": 500}``, ``{"kind": "rate_limit", "retry_after": 3}``,
 ``{"kind": "hang", "seconds": 5}``, ``{"kind": "break", "after": 2, "text":
-"..."}``), ``POST /_fake/default`` with the fields of a reply to change the
-default one (the benchmark's model between scenarios), ``GET
+"..."}``, a reply calling tools: ``{"kind": "reply", "text": "", "tool_calls":
+[{"name": "my_bookings", "arguments": {}}]}``), ``POST /_fake/default`` with
+the fields of a reply to change the default one (the benchmark's model
+between scenarios), ``GET
 /_fake/requests`` lists the recorded requests and ``POST /_fake/reset``
 forgets queue and records.
 """
@@ -89,6 +92,11 @@ class Reply:
     token_delay: float = 0.0
     model: str | None = None
     finish_reason: str = "stop"
+    #: Tool calls after the text: ``{"name": ..., "arguments": JSON text or a dict,
+    #: "id"?: ...}``. Streamed as OpenAI does (the id and name first, then the
+    #: arguments in pieces), interleaved when there are several; the finish
+    #: reason is then ``tool_calls``.
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ def behaviour_from_dict(data: dict[str, Any]) -> Behaviour:
     data = dict(data)
     kind = data.pop("kind", "reply")
     if kind == "reply":
+        data["tool_calls"] = tuple(data.get("tool_calls") or ())
         return Reply(**data)
     if kind == "error":
         headers = tuple((str(k), str(v)) for k, v in (data.pop("headers", None) or {}).items())
@@ -244,6 +253,13 @@ class FakeOpenAIServer:
     ) -> None:
         """Queue a normal answer."""
         self.enqueue(Reply(text, ttft, token_delay, model, finish_reason))
+
+    def call_tools(self, *calls: tuple[str, Any], text: str = "") -> None:
+        """Queue an answer that calls tools: ``(name, arguments)`` pairs, the arguments
+        a dict or raw JSON text (to send malformed ones)."""
+        self.enqueue(
+            Reply(text, tool_calls=tuple({"name": n, "arguments": a} for n, a in calls))
+        )
 
     def error(
         self,
@@ -526,7 +542,11 @@ class _Connection(asyncio.Protocol):
             self._write(_STREAM_HEAD + b"".join(events[: behaviour.after + 1]))
             self._cut()
             return
-        tail = event(_finish_choice(behaviour.finish_reason))
+        finish_reason = behaviour.finish_reason
+        if behaviour.tool_calls:
+            events += [event(fields) for fields in _tool_call_choices(behaviour.tool_calls)]
+            finish_reason = "tool_calls" if finish_reason == "stop" else finish_reason
+        tail = event(_finish_choice(finish_reason))
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = json.dumps(_usage(body, len(deltas)), separators=(",", ":"))
             tail += event(b'"choices":[],"usage":%s}' % usage.encode())
@@ -560,6 +580,12 @@ class _Connection(asyncio.Protocol):
 
     def _complete(self, request: RecordedRequest, behaviour: Reply) -> None:
         body = request.body
+        message: dict[str, Any] = {"role": "assistant", "content": behaviour.text}
+        if behaviour.tool_calls:
+            message["tool_calls"] = [
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+                for call_id, name, args in _tool_calls(behaviour.tool_calls)
+            ]
         self._send_json(
             200,
             {
@@ -571,9 +597,11 @@ class _Connection(asyncio.Protocol):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": behaviour.text},
+                        "message": message,
                         "logprobs": None,
-                        "finish_reason": behaviour.finish_reason,
+                        "finish_reason": "tool_calls"
+                        if behaviour.tool_calls
+                        else behaviour.finish_reason,
                     }
                 ],
                 "usage": _usage(body, len(split_into_deltas(behaviour.text))),
@@ -681,6 +709,45 @@ def _content_choices(text: str) -> tuple[bytes, ...]:
     )
 
 
+def _tool_calls(calls: tuple[dict[str, Any], ...]) -> list[tuple[str, str, str]]:
+    """``(id, name, arguments as JSON text)`` of each scripted call."""
+    made = []
+    for index, call in enumerate(calls):
+        arguments = call.get("arguments", {})
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        made.append((str(call.get("id") or f"call_fake{index}"), str(call["name"]), text))
+    return made
+
+
+def _tool_call_choices(calls: tuple[dict[str, Any], ...]) -> list[bytes]:
+    """The events of ``calls``: each call's id and name, then its arguments in three
+    pieces, the calls' pieces interleaved (as parallel calls may arrive)."""
+
+    def choice(tool_delta: dict[str, Any]) -> bytes:
+        delta = json.dumps({"tool_calls": [tool_delta]}, separators=(",", ":")).encode()
+        return b'"choices":[{"index":0,"delta":%s,"logprobs":null,"finish_reason":null}]}' % delta
+
+    made = _tool_calls(calls)
+    events = [
+        choice(
+            {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }
+        )
+        for index, (call_id, name, _args) in enumerate(made)
+    ]
+    for part in range(3):
+        for index, (_id, _name, args) in enumerate(made):
+            size = -(-len(args) // 3) or 1
+            piece = args[part * size : (part + 1) * size]
+            if piece:
+                events.append(choice({"index": index, "function": {"arguments": piece}}))
+    return events
+
+
 def _finish_choice(finish_reason: str) -> bytes:
     return b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":%s}]}' % (
         json.dumps(finish_reason).encode()
@@ -722,6 +789,12 @@ class FakeOpenAIProcess:
     def queue(self, kind: str = "reply", **behaviour: Any) -> None:
         """Queue what the next chat completions request gets (see :func:`behaviour_from_dict`)."""
         self._post("queue", {"kind": kind, **behaviour})
+
+    def call_tools(self, *calls: tuple[str, Any], text: str = "") -> None:
+        """Queue an answer that calls tools (see :meth:`FakeOpenAIServer.call_tools`)."""
+        self.queue(
+            text=text, tool_calls=[{"name": name, "arguments": args} for name, args in calls]
+        )
 
     def set_default(self, **reply: Any) -> dict[str, Any]:
         """Change the reply sent when nothing is queued (fields of :class:`Reply`)."""

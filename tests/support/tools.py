@@ -99,6 +99,13 @@ async def hangs() -> str:
     return "too late"
 
 
+@tool
+async def pause(seconds: float) -> str:
+    """Wait a moment, then say so."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
 def not_a_tool() -> str:
     """A plain function, not decorated."""
     return ""

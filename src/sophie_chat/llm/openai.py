@@ -33,6 +33,7 @@ from sophie_chat.llm.base import (
     LLMRateLimited,
     LLMRequest,
     LLMTimeout,
+    LLMToolCall,
     LLMUnavailable,
     Usage,
 )
@@ -88,6 +89,48 @@ _FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+class _ToolCallPieces:
+    """The tool calls of a stream, assembled from their deltas by ``index``.
+
+    The first delta of a call names its ``id`` and function; the following
+    ones add pieces of the arguments' JSON text. Calls made in parallel may
+    interleave.
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, Any]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.calls)
+
+    def add(self, deltas: Any) -> None:
+        for piece in deltas if isinstance(deltas, list) else ():
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index")
+            if not isinstance(index, int):
+                index = len(self.calls)
+            call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": []})
+            if piece.get("id"):
+                call["id"] = str(piece["id"])
+            function = piece.get("function") or {}
+            if isinstance(function, dict):
+                if function.get("name"):
+                    call["name"] += str(function["name"])
+                if function.get("arguments"):
+                    call["arguments"].append(str(function["arguments"]))
+
+    def assembled(self) -> tuple[LLMToolCall, ...]:
+        return tuple(
+            LLMToolCall(
+                id=call["id"] or f"call_{index}",
+                name=call["name"],
+                arguments="".join(call["arguments"]) or "{}",
+            )
+            for index, call in sorted(self.calls.items())
+        )
+
+
 class OpenAIBackend(BaseLLMBackend):
     """Streams answers from OpenAI's chat completions API.
 
@@ -114,7 +157,13 @@ class OpenAIBackend(BaseLLMBackend):
     The SDK client is built on first use (one per event loop), so a missing
     key never breaks settings loading: :meth:`check` reports it
     (``sophie_chat.E010``), and :meth:`stream` raises :class:`LLMUnavailable`.
+
+    Tools: ``request.tools`` are sent as function tools; the model's calls,
+    streamed in pieces (several at once when it calls in parallel), are
+    yielded assembled.
     """
+
+    supports_tools = True
 
     def __init__(
         self,
@@ -203,12 +252,15 @@ class OpenAIBackend(BaseLLMBackend):
             params["max_tokens"] = max_tokens
         if self.stream_usage:
             params["stream_options"] = {"include_usage": True}
+        if request.tools:
+            params["tools"] = [tool.as_openai() for tool in request.tools]
         if self.extra_body:
             params.update(self.extra_body)
         return params
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
-        """Yield the answer's text deltas, then one chunk with ``usage``.
+        """Yield the answer's text deltas, then the tool calls (one chunk with all of
+        them, assembled from their streamed pieces), then one chunk with ``usage``.
 
         The usage chunk comes only when the server reports usage (see
         ``stream_usage``). Raises :class:`LLMTimeout`, :class:`LLMRateLimited`
@@ -234,6 +286,7 @@ class OpenAIBackend(BaseLLMBackend):
         model = self.model_name
         finish_reason: str | None = None
         usage: Usage | None = None
+        calls = _ToolCallPieces()
         try:
             try:
                 async for event in _server_sent_events(response):
@@ -251,9 +304,12 @@ class OpenAIBackend(BaseLLMBackend):
                         if not isinstance(choice, dict) or (choice.get("index") or 0) != 0:
                             continue
                         finish_reason = choice.get("finish_reason") or finish_reason
-                        delta = (choice.get("delta") or {}).get("content")
+                        changes = choice.get("delta") or {}
+                        delta = changes.get("content")
                         if delta:
                             yield LLMChunk(delta=delta, model=model)
+                        if changes.get("tool_calls"):
+                            calls.add(changes["tool_calls"])
             except LLMUnavailable as error:
                 raise self._failed(error, started) from None
             except (*_FAILURES, AttributeError, TypeError) as exc:
@@ -270,6 +326,8 @@ class OpenAIBackend(BaseLLMBackend):
                 LLMUnavailable("The model's stream ended before the answer was finished."),
                 started,
             )
+        if calls:
+            yield LLMChunk(model=model, tool_calls=calls.assembled(), finish_reason=finish_reason)
         if usage is not None:
             yield LLMChunk(usage=usage, model=model, finish_reason=finish_reason)
 

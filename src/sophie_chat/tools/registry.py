@@ -50,6 +50,13 @@ def get(name: str) -> Tool | None:
     return tools().get(name)
 
 
+def enabled() -> bool:
+    """Whether tools are on: ``TOOLS`` lists some and the ``LLM`` backend calls tools."""
+    from sophie_chat import backends  # the backends module is built after the settings
+
+    return bool(conf.get("TOOLS")) and bool(backends.llm().supports_tools)
+
+
 async def offered(context: ToolContext) -> list[Tool]:
     """The tools ``context``'s visitor may use, in the order of ``TOOLS``."""
     return [found for found in tools().values() if await found.allows(context)]
