@@ -102,7 +102,11 @@ def decide(confirmation_id: str, *, session_id: str, user_id: int | None, accept
     if won:
         return str(outcome)
     expired = ToolCall.objects.filter(
-        owner, pk=pk, session_id=session_id, confirmation=PENDING, expires_at__lte=now
+        Q(confirmation=ToolCall.Confirmation.EXPIRED)
+        | Q(confirmation=PENDING, expires_at__lte=now),
+        owner,
+        pk=pk,
+        session_id=session_id,
     ).exists()
     raise ConfirmationExpired() if expired else ConfirmationNotFound()
 
