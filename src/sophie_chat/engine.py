@@ -632,7 +632,8 @@ class Turn:
                 )
                 said_before = len(draft.parts)
                 calls = await self.timed_round(llm, request, draft, started)
-                if not (calls and offered):
+                # Calls of tools it was not offered are refused, but in the last round.
+                if not calls or number == rounds:
                     if number and not draft.content.strip():
                         raise LLMUnavailable("the model answered its tools' results with nothing")
                     return request

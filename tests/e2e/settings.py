@@ -13,6 +13,8 @@ The fixtures in ``tests/e2e/conftest.py`` start each server process with
     connections per visitor (default 20).
 ``SOPHIE_E2E_ALLOW_ANONYMOUS``
     ``"0"`` refuses visitors who are not logged in (default ``"1"``).
+``SOPHIE_E2E_TOOLS``
+    dotted paths of tools, separated by commas (default: none).
 """
 
 import os
@@ -53,6 +55,7 @@ SOPHIE_CHAT = {
     "ALLOW_ANONYMOUS": os.environ.get("SOPHIE_E2E_ALLOW_ANONYMOUS", "1") == "1",
     # The fixtures read the open connections from chat/health/.
     "HEALTH_DETAILS": True,
+    "TOOLS": [path for path in os.environ.get("SOPHIE_E2E_TOOLS", "").split(",") if path],
 }
 
 # The server's stderr is collected by the fixtures and shown when a test fails.

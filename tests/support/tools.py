@@ -12,6 +12,7 @@ import asyncio
 import datetime
 from typing import Annotated, Literal
 
+from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from pydantic import Field
 
@@ -42,9 +43,8 @@ def rename_me(first_name: Annotated[str, Field(max_length=30)], *, context: Tool
         first_name: The new first name.
     """
     CALLS.append(("rename_me", {"first_name": first_name}))
-    user = context.user
     # Ownership: the tool changes the visitor's own record, whatever the model asked.
-    type(user).objects.filter(pk=user.pk).update(first_name=first_name)
+    get_user_model().objects.filter(pk=context.user_id).update(first_name=first_name)
     return {"first_name": first_name}
 
 
