@@ -28,6 +28,7 @@ from sophie_chat.models import (
     KnowledgeBaseEntry,
     MessageFeedback,
     TokenUsage,
+    ToolCall,
     UnansweredQuestion,
 )
 
@@ -310,3 +311,25 @@ class TokenUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("day",)
     search_fields = ("subject",)
     date_hierarchy = "day"
+
+
+@admin.register(ToolCall)
+class ToolCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every tool call the model made: a record (read-only), arguments as the tool redacts them."""
+
+    list_display = (
+        "created_at",
+        "name",
+        "status",
+        "confirmation",
+        "duration_ms",
+        "confirmed_by",
+        "session",
+    )
+    list_filter = ("name", "status", "confirmation")
+    date_hierarchy = "created_at"
+    list_select_related = ("confirmed_by", "session")
+    raw_id_fields = ("session", "confirmed_by")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -35,6 +35,7 @@ from sophie_chat.models import (
     ChatSession,
     DailyAnalytics,
     MessageFeedback,
+    ToolCall,
     UnansweredQuestion,
 )
 from sophie_chat.response_cache import normalize_question
@@ -231,6 +232,21 @@ class Unanswered:
     count: int
     reason: str
     last_asked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUsage:
+    """One tool's calls in a period: how many, how they ended, how visitors answered."""
+
+    name: str
+    calls: int
+    ok: int
+    #: Ended in ``error`` or ``timeout``.
+    failed: int
+    refused: int
+    accepted: int
+    declined: int
+    expired: int
 
 
 # -- percentiles -----------------------------------------------------------------------
@@ -618,6 +634,27 @@ def unanswered_questions(start: date, end: date, limit: int = 10) -> list[Unansw
         )
         for row in rows
     ]
+
+
+def tool_usage(start: date, end: date) -> list[ToolUsage]:
+    """Each tool's calls made in the period (of conversations still kept), most called first."""
+    since, until = _bounds(start, end)
+    status, confirmation = ToolCall.Status, ToolCall.Confirmation
+    rows = (
+        ToolCall.objects.filter(created_at__gte=since, created_at__lt=until)
+        .values("name")
+        .annotate(
+            calls=Count("pk"),
+            ok=Count("pk", filter=Q(status=status.OK)),
+            failed=Count("pk", filter=Q(status__in=[status.ERROR, status.TIMEOUT])),
+            refused=Count("pk", filter=Q(status=status.REFUSED)),
+            accepted=Count("pk", filter=Q(confirmation=confirmation.ACCEPTED)),
+            declined=Count("pk", filter=Q(confirmation=confirmation.DECLINED)),
+            expired=Count("pk", filter=Q(confirmation=confirmation.EXPIRED)),
+        )
+        .order_by("-calls", "name")
+    )
+    return [ToolUsage(**row) for row in rows]
 
 
 # -- freezing -----------------------------------------------------------------------------

@@ -319,6 +319,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "errors_by_code": sorted(summary.totals.errors_by_code.items(), key=lambda i: -i[1]),
         "model_failures": sorted(summary.totals.model_failures.items(), key=lambda i: -i[1]),
         "top_questions": analytics.top_questions(start, end),
+        "tools": analytics.tool_usage(start, end),
+        "tool_calls_url": _admin_url("sophie_chat_toolcall_changelist"),
         "worst_rated": worst,
         "unanswered": unanswered,
         "csv_url": f"{reverse('sophie_chat:analytics_csv')}?{query}",

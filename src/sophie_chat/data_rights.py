@@ -16,8 +16,8 @@ visitor's conversations. Staff act on any conversation through the admin
 actions and the ``export_chat_data`` / ``delete_chat_data`` commands, which
 use :func:`export_conversations` and :func:`delete_conversations`.
 
-Deleting a conversation deletes its messages, feedback, analytics and
-error records, the unanswered questions last asked in it (their wording is
+Deleting a conversation deletes its messages, feedback, analytics, tool
+calls and error records, the unanswered questions last asked in it (their wording is
 the visitor's), and the answers it put in the response cache.
 """
 
@@ -37,7 +37,13 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from sophie_chat import conf
-from sophie_chat.models import ChatMessage, ChatSession, MessageFeedback, UnansweredQuestion
+from sophie_chat.models import (
+    ChatMessage,
+    ChatSession,
+    MessageFeedback,
+    ToolCall,
+    UnansweredQuestion,
+)
 from sophie_chat.security import session_id_from_token
 from sophie_chat.signals import user_conversations_collected
 
@@ -147,7 +153,25 @@ def _message(message: ChatMessage, feedback: MessageFeedback | None) -> dict[str
     }
 
 
-def _conversation(session: ChatSession, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _tool_call(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": str(call.id),
+        "answer_id": str(call.answer_id) if call.answer_id else None,
+        "name": call.name,
+        "arguments": call.arguments or {},
+        "status": call.status,
+        "error": call.error,
+        "duration_ms": call.duration_ms,
+        "confirmation": call.confirmation,
+        "confirmed_by": call.confirmed_by_id,
+        "decided_at": _iso(call.decided_at),
+        "created_at": _iso(call.created_at),
+    }
+
+
+def _conversation(
+    session: ChatSession, messages: list[dict[str, Any]], tool_calls: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": str(session.id),
         "user_id": session.user_id,
@@ -166,6 +190,7 @@ def _conversation(session: ChatSession, messages: list[dict[str, Any]]) -> dict[
             else None
         ),
         "messages": messages,
+        "tool_calls": tool_calls,
     }
 
 
@@ -184,8 +209,9 @@ def export_conversations(
         feedback = {
             f.message_id: f for f in MessageFeedback.objects.filter(message__session=session)
         }
+        calls = [_tool_call(call) for call in session.tool_calls.order_by("created_at", "pk")]
         conversations.append(
-            _conversation(session, [_message(m, feedback.get(m.id)) for m in rows])
+            _conversation(session, [_message(m, feedback.get(m.id)) for m in rows], calls)
         )
     return {
         "format": EXPORT_FORMAT,

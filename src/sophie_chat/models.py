@@ -41,6 +41,11 @@ def on_user_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> Non
     if conf.get("ON_USER_DELETE") == "anonymize":
         for name, value in (("user", None), ("client_ip", None), ("context", _EmptyContext())):
             collector.add_field_update(field.model._meta.get_field(name), value, sub_objs)
+        # What the user asked tools to do is theirs too; the calls' counts stay.
+        # By id: the sessions' own query stops matching once their user is cleared.
+        ids = [session.pk for session in sub_objs]
+        calls = ToolCall.objects.using(using).filter(session_id__in=ids)
+        collector.add_field_update(ToolCall._meta.get_field("arguments"), _EmptyContext(), calls)
         return
     user_conversations_collected.send(
         sender=ChatSession, collector=collector, sessions=sub_objs, using=using
