@@ -260,3 +260,17 @@ async def test_an_injected_knowledge_entry_cannot_skip_the_confirmation(connect,
     assert await tab.nothing_more(0.5)
     assert await first_name(ana) == "Ana"
     assert sample.CALLS == []
+
+
+async def test_confirmation_errors_are_in_the_visitors_language(connect, ana):
+    from tests.support.websocket import CommunicatorClient, make_communicator
+
+    communicator = make_communicator(user=ana, headers=[(b"accept-language", b"pt-BR")])
+    assert (await communicator.connect())[0]
+    client = CommunicatorClient(communicator)
+    await client.receive()
+    await client.start()
+    await client.send({"type": "confirm", "confirmation_id": "x", "accept": True})
+    error = await client.receive()
+    assert error["message"] == "Este pedido já foi respondido ou não cabe a você respondê-lo."
+    await client.close()

@@ -283,3 +283,16 @@ async def test_a_logged_in_visitor_is_offered_and_served_login_tools(model):
     assert reports(sink, "tool_ended")[0][2] == "ok"
     [result] = [m.content for m in model.requests[1].messages if m.role == "tool"]
     assert '"username": "ana"' in result
+
+
+async def test_the_label_is_in_the_visitors_language(model):
+    model.enqueue_tool_calls(("add", {"a": 1, "b": 1}))
+    model.enqueue("Dois.")
+    session = await store.create_session(
+        user_id=None, user_type="anonymous", locale="pt-br", context={}, client_ip=None
+    )
+    sink = RecordingSink()
+    visitor = Visitor(user=AnonymousUser(), user_id=None, user_type="anonymous", ip="198.51.100.9")
+    await run_turn(TurnRequest(session, visitor, "1 + 1?", None, "pt-br"), sink)
+    assert reports(sink, "tool_started")[0][4] == "Verificando…"
+    assert "ferramentas" in model.requests[0].messages[0].content  # the rules in Portuguese
