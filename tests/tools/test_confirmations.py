@@ -12,7 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from sophie_chat import backends
+from sophie_chat import backends, db
 from sophie_chat.models import KnowledgeBaseEntry, ToolCall
 from tests.support import tools as sample
 from tests.support.overrides import settings_with
@@ -25,11 +25,14 @@ TOOLS = ["tests.support.tools.my_profile", "tests.support.tools.rename_me"]
 
 
 @pytest.fixture(autouse=True)
-def _tools_on():
+async def _tools_on():
     sample.CALLS.clear()
     with settings_with(TOOLS=TOOLS, RESPONSE_CACHE={"ENABLED": False}):
         backends.llm().reset()
         yield
+    # Database threads used outside a connection are let go before the database is flushed.
+    await database_sync_to_async(lambda: None)()
+    await asyncio.to_thread(db.reset_database_threads, wait=True)
 
 
 @pytest.fixture
@@ -58,6 +61,14 @@ async def open_tab(connect, user, session_id=None):
     fields = {"session_id": session_id} if session_id else {}
     session = await client.start(**fields)
     return client, welcome, session
+
+
+async def rest_of(client, wait: float = 0.5) -> list[dict]:
+    """The frames that arrive within ``wait`` seconds (an answer may follow the stream)."""
+    frames = []
+    while not await client.nothing_more(wait):
+        frames.append(await client.receive())
+    return frames
 
 
 async def ask_rename(model, client, name="Anna"):
@@ -130,8 +141,8 @@ async def test_two_tabs_confirming_at_once_run_the_tool_once(connect, model, ana
     assert (await second.receive_until("confirm_request"))[-1] == request
     answer = {"type": "confirm", "confirmation_id": request["confirmation_id"], "accept": True}
     await asyncio.gather(first.send(answer), second.send(answer))
-    first_frames = await first.receive_until("stream_end")
-    second_frames = await second.receive_until("stream_end")
+    first_frames = await first.receive_until("stream_end") + await rest_of(first)
+    second_frames = await second.receive_until("stream_end") + await rest_of(second)
     errors = [frame["code"] for frame in first_frames + second_frames if frame["type"] == "error"]
     assert errors == ["confirmation_not_found"]
     # Each tab hears the decision once, from its own answer or the other's.
@@ -263,14 +274,37 @@ async def test_an_injected_knowledge_entry_cannot_skip_the_confirmation(connect,
 
 
 async def test_confirmation_errors_are_in_the_visitors_language(connect, ana):
-    from tests.support.websocket import CommunicatorClient, make_communicator
-
-    communicator = make_communicator(user=ana, headers=[(b"accept-language", b"pt-BR")])
-    assert (await communicator.connect())[0]
-    client = CommunicatorClient(communicator)
-    await client.receive()
+    client, _welcome = await connect(user=ana, headers=[(b"accept-language", b"pt-BR")])
     await client.start()
     await client.send({"type": "confirm", "confirmation_id": "x", "accept": True})
     error = await client.receive()
     assert error["message"] == "Este pedido já foi respondido ou não cabe a você respondê-lo."
-    await client.close()
+
+
+async def test_of_many_simultaneous_answers_exactly_one_wins(ana):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sophie_chat.exceptions import ConfirmationNotFound
+    from sophie_chat.models import ChatSession
+    from sophie_chat.tools import records
+
+    session = await ChatSession.objects.acreate(user=ana, user_type="client")
+    call = await ToolCall.objects.acreate(
+        session=session,
+        name="rename_me",
+        status="pending",
+        confirmation="pending",
+        expires_at=timezone.now() + timedelta(minutes=1),
+    )
+    answers = [
+        records.decide(str(call.pk), session_id=str(session.pk), user_id=ana.pk, accept=i % 2 == 0)
+        for i in range(8)
+    ]
+    results = await asyncio.gather(*answers, return_exceptions=True)
+    won = [result for result in results if isinstance(result, str)]
+    assert len(won) == 1
+    assert all(isinstance(r, ConfirmationNotFound) for r in results if r not in won)
+    await call.arefresh_from_db()
+    assert call.confirmation == won[0]

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from sophie_chat.db import database_call
 from sophie_chat.exceptions import ConfirmationExpired, ConfirmationNotFound
-from sophie_chat.models import ToolCall
+from sophie_chat.models import ChatSession, ToolCall
 
 PENDING = ToolCall.Confirmation.PENDING
 
@@ -83,28 +83,29 @@ def decide(confirmation_id: str, *, session_id: str, user_id: int | None, accept
     pk = _uuid(confirmation_id)
     if pk is None:
         raise ConfirmationNotFound()
-    now = timezone.now()
-    outcome = ToolCall.Confirmation.ACCEPTED if accept else ToolCall.Confirmation.DECLINED
     # A logged-in visitor's conversation is answered by that user only; an
     # anonymous one by the connection bound to it (session_id).
-    owner = Q(session__user_id=user_id) if user_id is not None else Q(session__user__isnull=True)
-    won = (
-        ToolCall.objects.filter(owner, pk=pk, session_id=session_id, confirmation=PENDING)
-        .filter(expires_at__gt=now)
-        .update(
-            confirmation=outcome,
-            status=ToolCall.Status.RUNNING if accept else ToolCall.Status.CANCELLED,
-            decided_at=now,
-            confirmed_by_id=user_id,
-            summary="",
-        )
+    owner = {"user_id": user_id} if user_id is not None else {"user__isnull": True}
+    if not ChatSession.objects.filter(pk=session_id, **owner).exists():
+        raise ConfirmationNotFound()
+    now = timezone.now()
+    outcome = ToolCall.Confirmation.ACCEPTED if accept else ToolCall.Confirmation.DECLINED
+    # Conditions on the row itself only (no join): PostgreSQL re-checks them
+    # after waiting for a concurrent UPDATE of the row, so one answer wins.
+    won = ToolCall.objects.filter(
+        pk=pk, session_id=session_id, confirmation=PENDING, expires_at__gt=now
+    ).update(
+        confirmation=outcome,
+        status=ToolCall.Status.RUNNING if accept else ToolCall.Status.CANCELLED,
+        decided_at=now,
+        confirmed_by_id=user_id,
+        summary="",
     )
     if won:
         return str(outcome)
     expired = ToolCall.objects.filter(
         Q(confirmation=ToolCall.Confirmation.EXPIRED)
         | Q(confirmation=PENDING, expires_at__lte=now),
-        owner,
         pk=pk,
         session_id=session_id,
     ).exists()
