@@ -700,9 +700,13 @@ class Turn:
     ) -> LLMRequest:
         """Run one round's calls concurrently; the next request carries their results."""
         await self.announce(draft)
-        results = await asyncio.gather(
+        outcomes = await asyncio.gather(
             *(self.call_tool(call, draft, started) for call in calls)
         )
+        results = [(status, text) for _known, status, text in outcomes]
+        for call, (known, status, _text) in zip(calls, outcomes, strict=True):
+            if known:  # in the order the model called them
+                draft.used_tool(call.name, status)
         messages = (
             *request.messages,
             PromptMessage(role="assistant", content=said, tool_calls=tuple(calls)),
@@ -719,8 +723,10 @@ class Turn:
 
     async def call_tool(
         self, call: LLMToolCall, draft: AnswerDraft, started: float
-    ) -> tuple[str, str]:
-        """One call, checked again whatever the model was offered; ``(status, result)``.
+    ) -> tuple[bool, str, str]:
+        """One call, checked again whatever the model was offered.
+
+        Returns whether the tool exists, the call's status and the result for the model.
 
         Refused when the visitor may not use the tool; the arguments
         validated; confirmed by the visitor when the tool asks; run within
@@ -732,12 +738,11 @@ class Turn:
             # No frames: nothing runs, and the name is the model's invention.
             await self.record_call(call, None, "error", draft, error="unknown tool")
             known = ", ".join(self.tools) or "none"
-            return "error", f"There is no tool named {call.name!r}. Tools you may call: {known}."
+            return False, "error", f"There is no tool named {call.name!r}. Tools: {known}."
         await self.sink.tool_started(draft.id, call.id, found.name, self.tool_label(found))
         status, result = await self.checked_call(found, call, draft, started)
         await self.sink.tool_ended(call.id, status)
-        draft.used_tool(found.name, status)
-        return status, result
+        return True, status, result
 
     async def checked_call(
         self, found: Tool, call: LLMToolCall, draft: AnswerDraft, started: float

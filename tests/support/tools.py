@@ -106,6 +106,12 @@ async def pause(seconds: float) -> str:
     return "done"
 
 
+@tool(log_arguments=True, redact=["secret"])
+def noted(value: int, secret: str) -> int:
+    """Note a value (its arguments may be logged, but the secret)."""
+    return value
+
+
 def not_a_tool() -> str:
     """A plain function, not decorated."""
     return ""

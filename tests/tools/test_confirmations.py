@@ -308,3 +308,17 @@ async def test_of_many_simultaneous_answers_exactly_one_wins(ana):
     assert all(isinstance(r, ConfirmationNotFound) for r in results if r not in won)
     await call.arefresh_from_db()
     assert call.confirmation == won[0]
+
+
+async def test_the_time_spent_confirming_is_not_counted_in_the_turn_timeout(connect, ana):
+    with settings_with(TOOLS=TOOLS, TURN_TIMEOUT=0.5, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        tab, _welcome, _session = await open_tab(connect, ana)
+        request = (await ask_rename(model, tab))[-1]
+        await asyncio.sleep(1)
+        await tab.send(
+            {"type": "confirm", "confirmation_id": request["confirmation_id"], "accept": True}
+        )
+        frames = await tab.receive_until("stream_end")
+    assert frames[-1]["message"]["content"] == "Done, your name is changed."
+    assert await first_name(ana) == "Anna"

@@ -296,3 +296,79 @@ async def test_the_label_is_in_the_visitors_language(model):
     await run_turn(TurnRequest(session, visitor, "1 + 1?", None, "pt-br"), sink)
     assert reports(sink, "tool_started")[0][4] == "Verificando…"
     assert "ferramentas" in model.requests[0].messages[0].content  # the rules in Portuguese
+
+
+async def test_the_turn_timeout_covers_every_round_and_call():
+    with settings_with(TOOLS=TOOLS, TURN_TIMEOUT=0.6, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        model.enqueue_tool_calls(("pause", {"seconds": 0.4}))
+        model.enqueue_tool_calls(("pause", {"seconds": 0.4}))
+        model.enqueue("Never said.")
+        began = time.monotonic()
+        sink = await ask("Wait twice.")
+    assert time.monotonic() - began < 1.5
+    assert [report[2] for report in reports(sink, "tool_ended")] == ["ok", "timeout"]
+    metadata = sink.answer().metadata
+    assert (metadata["fallback"], metadata["error"]) == (True, "LLMTimeout")
+
+
+# Logs --------------------------------------------------------------------------------
+
+
+async def test_logs_never_hold_argument_values(model, caplog):
+    user = await make_user("ana", first_name="Ana")
+    model.enqueue_tool_calls(("add", {"a": 4242, "b": 1}), ("my_profile", {}))
+    model.enqueue("Done.")
+    with caplog.at_level(logging.DEBUG):
+        await ask("Add 4242 and 1, and who am I?", user=user)
+    assert "Tool add: ok" in caplog.text
+    assert "4242" not in caplog.text
+    assert all("4242" not in str(getattr(r, "arguments", "")) for r in caplog.records)
+
+
+async def test_a_tool_may_allow_its_arguments_in_logs(caplog):
+    with (
+        settings_with(TOOLS=["tests.support.tools.noted"], RESPONSE_CACHE={"ENABLED": False}),
+        caplog.at_level(logging.INFO, logger="sophie_chat.engine"),
+    ):
+        model = backends.llm()
+        model.enqueue_tool_calls(("noted", {"value": 77, "secret": "hunter2"}))
+        model.enqueue("Noted.")
+        await ask("Note 77.")
+    [record] = [r for r in caplog.records if getattr(r, "tool", None) == "noted"]
+    assert record.arguments == {"value": 77, "secret": "[redacted]"}
+    assert "hunter2" not in caplog.text
+
+
+# Permissions when called: anonymous, user, another user, staff ----------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("anonymous", ["refused", "refused"]),
+        ("owner", ["ok", "refused"]),
+        ("other", ["ok", "refused"]),
+        ("staff", ["ok", "ok"]),
+    ],
+)
+async def test_the_permission_matrix_when_calling(who, expected):
+    from django.contrib.auth.models import Permission
+
+    tools = [*TOOLS, "tests.support.tools.entry_count"]
+    users = {
+        "owner": await make_user("owner"),
+        "other": await make_user("other"),
+        "staff": await make_user("staff", is_staff=True),
+    }
+    permission = await Permission.objects.aget(codename="change_knowledgebaseentry")
+    await users["staff"].user_permissions.aadd(permission)
+    with settings_with(TOOLS=tools, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        model.enqueue_tool_calls(("my_profile", {}), ("entry_count", {}))
+        model.enqueue("Here.")
+        sink = await ask("Who am I and how many entries?", user=users.get(who))
+    assert [used["status"] for used in sink.answer().metadata["tools"]] == expected
+    if who in ("owner", "other"):
+        [profile, _count] = [m.content for m in model.requests[1].messages if m.role == "tool"]
+        assert f'"username": "{who}"' in profile  # each one's own data, whatever was asked
