@@ -929,7 +929,8 @@ class Turn:
     async def finish(self, grounds: Grounds, draft: AnswerDraft, request: LLMRequest) -> None:
         """Store the model's answer, fill the cache, count its tokens; then ``stream_end``."""
         self.check_declined(draft)
-        key = grounds.cache_key
+        # An answer the model could have built from a tool's result is the visitor's own.
+        key = grounds.cache_key if not self.tools else None
         stored = await self.records.store_answer(draft.record(COMPLETE, cache_key=key or ""))
         logger.info(
             "Answer stored",
@@ -1097,16 +1098,25 @@ def _tokens_spent(messages: Sequence[PromptMessage], usage: Usage | None, answer
     return prompt_tokens(messages) + (count_tokens(answer) if answer else 0)
 
 
+#: The most of a tool's result the model is given, in characters.
+MAX_TOOL_RESULT_CHARS = 8000
+
+
 def _result_text(value: Any) -> str:
-    """A tool's return value as the model reads it: JSON (dates as ISO text)."""
+    """A tool's return value as the model reads it: JSON (dates as ISO text), cut to
+    :data:`MAX_TOOL_RESULT_CHARS` so one result cannot fill the prompt."""
     if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(
-            pydantic.TypeAdapter(Any).dump_python(value, mode="json"), ensure_ascii=False
-        )
-    except Exception:
-        return str(value)
+        text = value
+    else:
+        try:
+            text = json.dumps(
+                pydantic.TypeAdapter(Any).dump_python(value, mode="json"), ensure_ascii=False
+            )
+        except Exception:
+            text = str(value)
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        text = text[:MAX_TOOL_RESULT_CHARS] + " [… cut: the result was too long]"
+    return text
 
 
 def _log_text(text: str) -> str:

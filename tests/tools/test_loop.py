@@ -372,3 +372,25 @@ async def test_the_permission_matrix_when_calling(who, expected):
     if who in ("owner", "other"):
         [profile, _count] = [m.content for m in model.requests[1].messages if m.role == "tool"]
         assert f'"username": "{who}"' in profile  # each one's own data, whatever was asked
+
+
+async def test_answers_given_with_tools_are_not_cached_for_others():
+    cache = {"ENABLED": True}
+    with settings_with(TOOLS=TOOLS, RESPONSE_CACHE=cache):
+        model = backends.llm()
+        model.enqueue("An answer made with tools at hand.")
+        await ask("What is the meaning of cleaning?")
+    # The same question where no tool is offered: not served from the cache.
+    with settings_with(TOOLS=[], RESPONSE_CACHE=cache):
+        model = backends.llm()
+        model.enqueue("An answer without tools.")
+        second = await ask("What is the meaning of cleaning?")
+    assert second.text() == "An answer without tools."
+
+
+def test_a_long_result_is_cut_for_the_model():
+    from sophie_chat import engine
+
+    cut = engine._result_text("y" * 9000)
+    assert cut.endswith("[… cut: the result was too long]")
+    assert len(cut) < 8100
