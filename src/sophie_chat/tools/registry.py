@@ -18,7 +18,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from sophie_chat import conf
+from sophie_chat import backends, conf
 from sophie_chat.tools.base import NAME_PATTERN, Tool, ToolContext
 
 
@@ -52,9 +52,12 @@ def get(name: str) -> Tool | None:
 
 def enabled() -> bool:
     """Whether tools are on: ``TOOLS`` lists some and the ``LLM`` backend calls tools."""
-    from sophie_chat import backends  # the backends module is built after the settings
-
-    return bool(conf.get("TOOLS")) and bool(backends.llm().supports_tools)
+    if not conf.get("TOOLS"):
+        return False
+    try:
+        return bool(backends.handler.backend_class("LLM").supports_tools)
+    except backends.InvalidBackendError:
+        return False  # sophie_chat.E002 says why
 
 
 async def offered(context: ToolContext) -> list[Tool]:
