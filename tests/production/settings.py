@@ -46,6 +46,8 @@ SOPHIE_CHAT.update(
         },
     },
     RESPONSE_TIMEOUT_SECONDS=5,
+    # Offered only to conversations started on its test page (see the tool).
+    TOOLS=["tests.support.tools.leave_note"],
 )
 
 # The server's stderr is collected by the fixtures and shown when a test fails.

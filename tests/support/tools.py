@@ -112,6 +112,18 @@ def noted(value: int, secret: str) -> int:
     return value
 
 
+@tool(
+    confirm=True,
+    summary=_("Leave the note: {note}"),
+    # Offered on one page only, so servers that list it answer elsewhere as without tools.
+    allowed=lambda context: str(context.page.get("page_url", "")).endswith("/tools-test/"),
+)
+def leave_note(note: str) -> str:
+    """Leave a note for the staff (anonymous visitors too), once they confirm."""
+    CALLS.append(("leave_note", {"note": note}))
+    return "noted"
+
+
 def not_a_tool() -> str:
     """A plain function, not decorated."""
     return ""
