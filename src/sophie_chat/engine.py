@@ -543,8 +543,20 @@ class Turn:
         """The ``TOOLS`` this visitor may use, by name; none for a backend without tools."""
         if not (self.request.use_tools and llm.supports_tools and conf.get("TOOLS")):
             return {}
-        offered = await tool_registry.offered(self.tool_context())
+        try:
+            offered = await tool_registry.offered(self.tool_context())
+        except tool_registry.InvalidToolError:
+            # The system checks (E020 to E024) say what is wrong; the visitor is answered.
+            logger.exception("TOOLS is misconfigured; no tool offered")
+            return {}
         return {found.name: found for found in offered}
+
+    def configured_tool(self, name: str) -> Tool | None:
+        """A tool of ``TOOLS`` the visitor was not offered (a call of it is refused)."""
+        try:
+            return tool_registry.get(name) if conf.get("TOOLS") else None
+        except tool_registry.InvalidToolError:
+            return None
 
     def tool_context(self, call_id: str = "") -> ToolContext:
         visitor = self.request.visitor
@@ -733,7 +745,7 @@ class Turn:
         its timeout. Reported as ``tool_start``/``tool_end``, recorded as a
         :class:`~sophie_chat.models.ToolCall`. Never raises (but when cancelled).
         """
-        found = tool_registry.get(call.name) if conf.get("TOOLS") else None
+        found = self.tools.get(call.name) or self.configured_tool(call.name)
         if found is None:
             # No frames: nothing runs, and the name is the model's invention.
             await self.record_call(call, None, "error", draft, error="unknown tool")

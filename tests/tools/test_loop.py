@@ -394,3 +394,15 @@ def test_a_long_result_is_cut_for_the_model():
     cut = engine._result_text("y" * 9000)
     assert cut.endswith("[… cut: the result was too long]")
     assert len(cut) < 8100
+
+
+async def test_misconfigured_tools_are_not_offered_and_the_visitor_is_answered(caplog):
+    broken = [*TOOLS, "tests.support.tools.not_a_tool"]
+    with settings_with(TOOLS=broken, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        model.enqueue_tool_calls(("add", {"a": 1, "b": 1}))
+        model.enqueue("Hello.")
+        sink = await ask("Hi.")
+    assert model.requests[0].tools == ()
+    assert [report[2] for report in reports(sink, "tool_ended")] == []
+    assert "TOOLS is misconfigured" in caplog.text
