@@ -322,3 +322,22 @@ async def test_the_time_spent_confirming_is_not_counted_in_the_turn_timeout(conn
         frames = await tab.receive_until("stream_end")
     assert frames[-1]["message"]["content"] == "Done, your name is changed."
     assert await first_name(ana) == "Anna"
+
+
+async def test_after_a_network_blip_the_resumed_tab_is_asked_and_may_answer(connect, ana):
+    with settings_with(TOOLS=TOOLS, STREAM_GRACE_SECONDS=10, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        tab, _welcome, session = await open_tab(connect, ana)
+        request = (await ask_rename(model, tab))[-1]
+        await tab.close()  # the phone switches networks
+        back, _welcome, resumed = await open_tab(connect, ana, session["session_id"])
+        assert resumed["resumed"] is True
+        frames = await back.receive_until("confirm_request")
+        assert frames[-1] == request
+        await back.send(
+            {"type": "confirm", "confirmation_id": request["confirmation_id"], "accept": True}
+        )
+        rest = await back.receive_until("stream_end")
+    assert "accepted" in [f.get("outcome") for f in rest]
+    assert rest[-1]["message"]["content"] == "Done, your name is changed."
+    assert await first_name(ana) == "Anna"
