@@ -383,3 +383,23 @@ def _model_errors() -> float:
         )
         or 0.0
     )
+
+
+def test_no_tool_is_offered_during_an_evaluation(cleaning_entry, tmp_path):
+    cases = write_cases(
+        tmp_path,
+        [
+            {
+                "question": "How much is a house cleaning?",
+                "expect_entries": ["How much does a house cleaning cost?"],
+            }
+        ],
+    )
+    with (
+        FakeOpenAIServer() as server,
+        settings_with(LLM=openai_llm(server), TOOLS=["tests.support.tools.add"]),
+    ):
+        server.reply("A standard cleaning costs R$ 150.")
+        evaluate(cases, "--json", "-")
+        [request] = server.chat_requests
+    assert "tools" not in request.body
