@@ -3,6 +3,7 @@ deletable); the knowledge base is content (editable)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import uuid
 from typing import Any
@@ -11,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -26,6 +27,7 @@ from sophie_chat.models import (
     ChatMessage,
     ChatSession,
     KnowledgeBaseEntry,
+    Lead,
     MessageFeedback,
     TokenUsage,
     ToolCall,
@@ -333,3 +335,56 @@ class ToolCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
+
+
+#: The columns of the leads' CSV export, in order.
+LEAD_CSV_FIELDS = (
+    "id",
+    "created_at",
+    "service",
+    "neighbourhood",
+    "preferred_date",
+    "name",
+    "phone",
+    "email",
+    "details",
+    "locale",
+    "user_id",
+    "session_id",
+)
+
+
+@admin.register(Lead)
+class LeadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Requests visitors left for the staff through ``capture_lead`` (docs/leads.md)."""
+
+    list_display = ("created_at", "name", "service", "neighbourhood", "preferred_date", "contact")
+    list_filter = ("created_at", "locale")
+    search_fields = ("name", "email", "phone", "service", "neighbourhood")
+    date_hierarchy = "created_at"
+    actions = ("export_csv",)
+    readonly_fields = (*LEAD_CSV_FIELDS[1:10], "user", "session")
+    fields = readonly_fields
+
+    @admin.display(description=_("contact"))
+    def contact(self, obj: Lead) -> str:
+        return " · ".join(value for value in (obj.phone, obj.email) if value)
+
+    @admin.action(description=_("Export selected leads as CSV"), permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="sophie-chat-leads-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(LEAD_CSV_FIELDS)
+        for lead in queryset.order_by("created_at", "pk"):
+            writer.writerow([_csv_cell(getattr(lead, name)) for name in LEAD_CSV_FIELDS])
+        return response
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting with = + - @ is a formula to a spreadsheet: visitors wrote these.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

@@ -10,4 +10,9 @@ class SophieChatConfig(AppConfig):
     def ready(self) -> None:
         # Registers the system checks, and the receiver that deletes what a
         # deleted user's conversations take with them.
-        from sophie_chat import checks, data_rights  # noqa: F401
+        from sophie_chat import checks, data_rights, offers  # noqa: F401
+        from sophie_chat.tools.leads import offer_lead_capture
+
+        # Offers leaving contact details when Sophie cannot answer, while
+        # capture_lead is configured (it checks at each offer).
+        offers.provider(offer_lead_capture)

@@ -452,6 +452,76 @@ def _check_token_counter(counter: str) -> list[checks.CheckMessage]:
 
 
 # Middleware that serves static files from inside Django (WhiteNoise, its ASGI fork).
+@checks.register()
+def check_leads(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E025, E026: ``LEADS``, what the built-in ``capture_lead`` tool asks for (docs/leads.md).
+
+    A value of the wrong type is E005's; these look at the names inside.
+    """
+    from sophie_chat.tools import leads
+
+    try:
+        config = conf.get("LEADS")
+        fields, required, notify = config["FIELDS"], config["REQUIRED"], config["NOTIFY"]
+        names = [*fields, *required, *notify]
+    except Exception:
+        return []
+    if not all(isinstance(name, str) for name in names):
+        return []
+    errors: list[checks.CheckMessage] = []
+    unknown = [name for name in [*fields, *required] if name not in leads.LEAD_FIELDS]
+    if unknown:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["LEADS"] names fields capture_lead does not know: '
+                f"{', '.join(map(repr, unknown))}.",
+                f"Choose among {', '.join(leads.LEAD_FIELDS)}.",
+                "E025",
+            )
+        )
+    not_asked = [name for name in required if name in leads.LEAD_FIELDS and name not in fields]
+    if not_asked:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["LEADS"]["REQUIRED"] has fields that are not in "FIELDS": '
+                f"{', '.join(map(repr, not_asked))}.",
+                'Add them to "FIELDS", or remove them from "REQUIRED".',
+                "E025",
+            )
+        )
+    if not any(name in fields for name in leads.CONTACT_FIELDS):
+        errors.append(
+            _setting_error(
+                'SOPHIE_CHAT["LEADS"]["FIELDS"] has neither "phone" nor "email": '
+                "a lead would give the staff no way to reach the visitor.",
+                'Add "phone" or "email" (or both) to "FIELDS".',
+                "E025",
+            )
+        )
+    bad = [address for address in notify if not _is_email(address)]
+    if bad:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["LEADS"]["NOTIFY"] has entries that are not e-mail addresses: '
+                f"{', '.join(map(repr, bad))}.",
+                'List the staff\'s addresses, e.g. ["sales@example.com"].',
+                "E026",
+            )
+        )
+    return errors
+
+
+def _is_email(value: str) -> bool:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
 _STATIC_MIDDLEWARE = ("whitenoise.", "servestatic.")
 
 

@@ -176,6 +176,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HEALTH_DETAILS", bool, False),
     # What deleting a Django user does to their conversations.
     Setting("ON_USER_DELETE", Literal["delete", "anonymize"], "delete"),
+    # Lead capture (docs/leads.md): what capture_lead asks for, and whom it e-mails.
+    Setting(
+        "LEADS",
+        {"FIELDS": list[str], "REQUIRED": list[str], "NOTIFY": list[str]},
+        {
+            "FIELDS": ["service", "neighbourhood", "preferred_date", "name", "phone", "email"],
+            "REQUIRED": ["service", "name"],
+            "NOTIFY": [],
+        },
+        example='{"FIELDS": ["service", "name", "phone"], "NOTIFY": ["sales@example.com"]}',
+    ),
 )
 
 #: Each setting's default, by name (the description above, as a plain dict).

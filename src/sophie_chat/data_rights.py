@@ -17,8 +17,9 @@ actions and the ``export_chat_data`` / ``delete_chat_data`` commands, which
 use :func:`export_conversations` and :func:`delete_conversations`.
 
 Deleting a conversation deletes its messages, feedback, analytics, tool
-calls and error records, the unanswered questions last asked in it (their wording is
-the visitor's), and the answers it put in the response cache.
+calls and error records, the leads left in it (docs/leads.md), the
+unanswered questions last asked in it (their wording is the visitor's), and
+the answers it put in the response cache.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sophie_chat import conf
 from sophie_chat.models import (
     ChatMessage,
     ChatSession,
+    Lead,
     MessageFeedback,
     ToolCall,
     UnansweredQuestion,
@@ -153,6 +155,20 @@ def _message(message: ChatMessage, feedback: MessageFeedback | None) -> dict[str
     }
 
 
+def _lead(lead: Lead) -> dict[str, Any]:
+    return {
+        "id": lead.pk,
+        "created_at": _iso(lead.created_at),
+        "service": lead.service,
+        "neighbourhood": lead.neighbourhood,
+        "preferred_date": lead.preferred_date.isoformat() if lead.preferred_date else None,
+        "name": lead.name,
+        "phone": lead.phone,
+        "email": lead.email,
+        "details": lead.details,
+    }
+
+
 def _tool_call(call: ToolCall) -> dict[str, Any]:
     return {
         "id": str(call.id),
@@ -210,9 +226,11 @@ def export_conversations(
             f.message_id: f for f in MessageFeedback.objects.filter(message__session=session)
         }
         calls = [_tool_call(call) for call in session.tool_calls.order_by("created_at", "pk")]
-        conversations.append(
-            _conversation(session, [_message(m, feedback.get(m.id)) for m in rows], calls)
+        conversation = _conversation(
+            session, [_message(m, feedback.get(m.id)) for m in rows], calls
         )
+        conversation["leads"] = [_lead(lead) for lead in session.leads.order_by("created_at", "pk")]
+        conversations.append(conversation)
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,

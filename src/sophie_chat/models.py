@@ -462,3 +462,45 @@ class ToolCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} · {self.get_status_display()} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Lead(models.Model):
+    """Contact details a visitor left for the staff through ``capture_lead`` (docs/leads.md).
+
+    Personal data: it goes with its conversation (data-rights deletion,
+    retention) and with its user when the user is deleted.
+    """
+
+    session = models.ForeignKey(
+        ChatSession,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("conversation"),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sophie_chat_leads",
+        verbose_name=_("user"),
+    )
+    service = models.CharField(_("service"), max_length=200, blank=True)
+    neighbourhood = models.CharField(_("neighbourhood"), max_length=200, blank=True)
+    preferred_date = models.DateField(_("preferred date"), null=True, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    details = models.TextField(_("details"), blank=True)
+    locale = models.CharField(_("language"), max_length=16, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.email or self.phone} · {self.service}".strip(" ·")

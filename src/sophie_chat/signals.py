@@ -9,3 +9,10 @@ from django.dispatch import Signal
 #: them to ``collector``; they run for the admin's delete confirmation page
 #: too, where ``collector`` only lists what would be deleted.
 user_conversations_collected = Signal()
+
+#: Sent after ``capture_lead`` stored a lead (docs/leads.md), with ``lead``
+#: (the :class:`~sophie_chat.models.Lead`) and ``context`` (the
+#: :class:`~sophie_chat.tools.ToolContext` of the visitor who confirmed it).
+#: Sent from a database thread: receivers may use the ORM synchronously.
+#: Hand the lead to a CRM here.
+lead_captured = Signal()
