@@ -1,12 +1,31 @@
-"""The demo's one model: a client's booking of a service (for the chat's context)."""
+"""The demo's models: the service catalog, and a client's bookings of those services."""
+
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class Service(models.Model):
+    """A service Casa Pronta offers, and its starting price (what ``search_services`` reads)."""
+
+    slug = models.SlugField(_("slug"), unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    name_pt_br = models.CharField(_("name (Portuguese)"), max_length=100)
+    summary = models.CharField(_("summary"), max_length=200)
+    summary_pt_br = models.CharField(_("summary (Portuguese)"), max_length=200)
+    price = models.DecimalField(_("price from (R$)"), max_digits=10, decimal_places=2)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Booking(models.Model):
-    """A visit a client booked: what, when, with whom."""
+    """A visit a client booked: what, when, with whom, for how much."""
 
     class Status(models.TextChoices):
         CONFIRMED = "confirmed", _("Confirmed")
@@ -22,6 +41,9 @@ class Booking(models.Model):
     address = models.CharField(_("address"), max_length=200, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.CONFIRMED
+    )
+    price = models.DecimalField(
+        _("price (R$)"), max_digits=10, decimal_places=2, default=Decimal("0")
     )
 
     class Meta:

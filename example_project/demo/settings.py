@@ -12,7 +12,9 @@ replies from the knowledge base (``make demo`` does this)::
 Environment variables switch parts to real services:
 
 ``OPENAI_API_KEY``
-    Answer with OpenAI: model ``OPENAI_MODEL`` (default ``gpt-4o-mini``).
+    Answer with OpenAI: model ``OPENAI_MODEL`` (default ``gpt-4o-mini``),
+    which may also call the demo's tools (demo/tools.py: services, bookings,
+    quotes).
     ``OPENAI_BASE_URL`` points it at any OpenAI-compatible server instead
     (Ollama, vLLM, llama.cpp).
 ``REDIS_URL``
@@ -166,6 +168,20 @@ else:
     # No network, no key: answers straight from the knowledge base.
     LLM = {"BACKEND": "sophie_chat.llm.offline.OfflineBackend"}
 
+# What Sophie can do on the site (demo/tools.py), and lead capture for quotes.
+# Only a model calls tools: offline, none is listed.
+TOOLS = (
+    [
+        "demo.tools.search_services",
+        "demo.tools.my_bookings",
+        "demo.tools.reschedule_booking",
+        "demo.tools.cancel_booking",
+        "sophie_chat.tools.leads.capture_lead",
+    ]
+    if os.environ.get("OPENAI_API_KEY")
+    else []
+)
+
 SOPHIE_CHAT = {
     "LLM": LLM,
     "ASSISTANT_NAME": "Sophie",
@@ -178,6 +194,12 @@ SOPHIE_CHAT = {
         "sophie_chat.context.session_context",
         "demo.chat_context.upcoming_bookings",
     ],
+    "TOOLS": TOOLS,
+    # A quote request: what the service is, where, when, and how to reach the visitor.
+    "LEADS": {
+        "FIELDS": ["service", "neighbourhood", "preferred_date", "name", "phone", "email"],
+        "REQUIRED": ["service", "neighbourhood", "name"],
+    },
     # Estimated costs on the analytics dashboard (chat/analytics/), per 1M tokens.
     "MODEL_PRICES": {"gpt-4o-mini": {"input": 0.15, "output": 0.6}},
 }
