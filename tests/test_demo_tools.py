@@ -86,6 +86,12 @@ out = {
         for b in Booking.objects.all()
     },
 }
+from django.utils import translation
+with translation.override("pt-br"):
+    out["pt_br"] = {
+        "summary": tools.cancel_booking.summary_text({"booking_id": 7}),
+        "label": str(tools.my_bookings.label),
+    }
 print(json.dumps(out, default=str))
 """
 
@@ -188,3 +194,11 @@ def test_cancel_applies_the_cancellation_policy(scenarios):
     assert scenarios["cancel_late"]["ok"] == {"id": soon, "cancelled": True, "fee": "R$ 30.00"}
     assert "no upcoming booking" in scenarios["cancel_again"]["error"]
     assert scenarios["statuses"][str(third)][0] == "cancelled"
+
+
+def test_the_tools_speak_portuguese_to_a_portuguese_visitor(scenarios):
+    assert scenarios["pt_br"] == {
+        "summary": "Cancelar o agendamento 7. Grátis até 24 horas antes da visita; "
+        "depois, taxa de 30% do valor.",
+        "label": "Consultando os seus agendamentos…",
+    }
