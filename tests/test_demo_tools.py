@@ -128,7 +128,7 @@ def test_offline_the_demo_lists_no_tools(demo_database):
     )
 
 
-def test_with_a_model_the_demo_lists_its_tools_and_lead_capture(
+def test_with_a_model_the_demo_lists_its_tools_and_lead_capture_and_passes_the_checks(
     demo_database,
 ):
     env = {**demo_env(demo_database), "OPENAI_API_KEY": "sk-demo"}
@@ -143,6 +143,7 @@ def test_with_a_model_the_demo_lists_its_tools_and_lead_capture(
         "sophie_chat.tools.leads.capture_lead",
     ]
     assert probe["leads"]["REQUIRED"] == ["service", "neighbourhood", "name"]
+    assert "System check identified no issues" in manage(env, "check")
 
 
 def test_who_may_use_which_tool(scenarios):

@@ -6,7 +6,8 @@ on its own copy of a migrated SQLite file named by
 it at the fake OpenAI server when a test needs to script the model.
 ``SOPHIE_BROWSER_RATE`` and ``SOPHIE_BROWSER_MAX_CONNECTIONS_PER_CLIENT``
 tighten the limits for the tests of what happens at them;
-``SOPHIE_BROWSER_LIMITER_REDIS_URL`` puts the limiter on a Redis server.
+``SOPHIE_BROWSER_LIMITER_REDIS_URL`` puts the limiter on a Redis server;
+``SOPHIE_BROWSER_CONFIRM_TIMEOUT`` shortens ``CONFIRM_TIMEOUT``.
 """
 
 import os
@@ -49,6 +50,13 @@ if os.environ.get("SOPHIE_BROWSER_MAX_CONNECTIONS_PER_CLIENT"):
     SOPHIE_CHAT = {
         **SOPHIE_CHAT,
         "MAX_CONNECTIONS_PER_CLIENT": int(os.environ["SOPHIE_BROWSER_MAX_CONNECTIONS_PER_CLIENT"]),
+    }
+
+# A confirmation lapses sooner, for the test of what the visitor sees then.
+if os.environ.get("SOPHIE_BROWSER_CONFIRM_TIMEOUT"):
+    SOPHIE_CHAT = {
+        **SOPHIE_CHAT,
+        "CONFIRM_TIMEOUT": float(os.environ["SOPHIE_BROWSER_CONFIRM_TIMEOUT"]),
     }
 
 # The offline backend streams word by word with a pause a person can see;

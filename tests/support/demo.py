@@ -44,6 +44,7 @@ def demo_env(
     max_connections_per_client: int = 20,
     model_url: str | None = None,
     limiter_redis_url: str | None = None,
+    confirm_timeout: float | None = None,
 ) -> dict[str, str]:
     """The environment of a demo process: its database, its limits, its model."""
     env = project_env(
@@ -56,6 +57,8 @@ def demo_env(
     env.pop("REDIS_URL", None)
     if limiter_redis_url:
         env["SOPHIE_BROWSER_LIMITER_REDIS_URL"] = limiter_redis_url
+    if confirm_timeout:
+        env["SOPHIE_BROWSER_CONFIRM_TIMEOUT"] = str(confirm_timeout)
     if model_url:
         # The demo's own switch: OPENAI_API_KEY selects the OpenAI backend.
         env["OPENAI_API_KEY"] = API_KEY
