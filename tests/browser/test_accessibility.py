@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.browser import axe_violations
+
 pytestmark = pytest.mark.browser
-
-BLOCKING_IMPACTS = {"serious", "critical"}
-
-
-def axe_violations(page, selector: str | None = None) -> list[str]:
-    """Serious and critical axe-core violations (axe bundled with axe-playwright-python)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, context=selector)
-    # The audit did look at the widget: its parts are among the checked nodes.
-    assert "sophie-chat" in str(results.response["passes"])
-    return [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} "
-        f"at {[node['target'] for node in violation['nodes']]}"
-        for violation in results.response["violations"]
-        if violation["impact"] in BLOCKING_IMPACTS
-    ]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

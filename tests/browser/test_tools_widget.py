@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.browser.test_accessibility import axe_violations
+from tests.support.browser import axe_violations
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Chromium driven by Playwright, and a page of the demo with the widget.
+"""Chromium driven by Playwright, a page of the demo with the widget, and axe audits.
 
 Debian's Chromium (``/usr/bin/chromium``, or ``CHROMIUM``): Playwright's own
 browser download cannot work here. Used by the browser tests' fixtures and
@@ -97,3 +97,21 @@ class Tab:
 
     def texts(self, locator: Any) -> list[str]:
         return [text.strip() for text in locator.locator(".msg__text").all_inner_texts()]
+
+
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+def axe_violations(page: Any, selector: str | None = None) -> list[str]:
+    """Serious and critical axe-core violations (axe bundled with axe-playwright-python)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=selector)
+    # The audit did look at the widget: its parts are among the checked nodes.
+    assert "sophie-chat" in str(results.response["passes"])
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} "
+        f"at {[node['target'] for node in violation['nodes']]}"
+        for violation in results.response["violations"]
+        if violation["impact"] in BLOCKING_IMPACTS
+    ]
