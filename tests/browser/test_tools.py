@@ -198,3 +198,46 @@ def test_an_anonymous_visitor_is_offered_no_booking_tools(model_demo, fake_opena
 
     (request,) = fake_openai.chat_requests()
     assert offered_tools(request) == ["search_services", "capture_lead"]
+
+
+def test_a_visitor_leaves_a_quote_request_after_confirming_it(model_demo, fake_openai, open_tab):
+    preferred = (datetime.date.today() + datetime.timedelta(days=10)).isoformat()
+    fake_openai.call_tools(
+        (
+            "capture_lead",
+            {
+                "service": "Paint two rooms",
+                "neighbourhood": "Batel",
+                "preferred_date": preferred,
+                "name": "Bruna Dias",
+                "phone": "+55 41 98888-7777",
+            },
+        )
+    )
+    fake_openai.queue(text="Thanks, Bruna! Our team will call you about the painting.")
+    tab = open_tab(model_demo.url).open().wait_online()
+    tab.ask("I'd like a quote to paint two rooms in Batel. I'm Bruna, +55 41 98888-7777")
+
+    summary = tab.widget(".confirm__summary")
+    summary.wait_for()
+    assert summary.inner_text().splitlines() == [
+        "Send these details to our team so they can contact you:",
+        "Service: Paint two rooms",
+        "Neighbourhood: Batel",
+        f"Preferred date: {preferred}",
+        "Name: Bruna Dias",
+        "Phone: +55 41 98888-7777",
+    ]
+    assert model_demo.query("SELECT COUNT(*) FROM sophie_chat_lead WHERE name = 'Bruna Dias'") == [
+        (0,)
+    ]
+    tab.widget(".confirm__accept").click()
+
+    tab.widget('.confirm[data-outcome="accepted"]').wait_for()
+    answer = tab.wait_answers(1)
+    assert "Our team will call you" in answer.locator(".msg__text").inner_text()
+    ((service, phone, session_id),) = model_demo.query(
+        "SELECT service, phone, session_id FROM sophie_chat_lead WHERE name = 'Bruna Dias'"
+    )
+    assert (service, phone) == ("Paint two rooms", "+55 41 98888-7777")
+    assert session_id == model_demo.session_of(answer.get_attribute("data-id"))
