@@ -241,3 +241,28 @@ def test_a_visitor_leaves_a_quote_request_after_confirming_it(model_demo, fake_o
     )
     assert (service, phone) == ("Paint two rooms", "+55 41 98888-7777")
     assert session_id == model_demo.session_of(answer.get_attribute("data-id"))
+
+
+def test_another_tab_reloaded_while_waiting_shows_the_request_again(
+    model_demo, fake_openai, open_tab, browser_context
+):
+    booking_id, _before, _status = booking(model_demo, "Plumbing: kitchen tap")
+    fake_openai.call_tools(("cancel_booking", {"booking_id": booking_id}))
+    fake_openai.queue(text="Fine, the plumbing visit stays.")
+    context = browser_context()
+    asking = logged_in_as_ana(open_tab, model_demo, context=context)
+    other = open_tab(f"{model_demo.url}/services/", context=context).open().wait_online()
+    asking.ask("Cancel the plumbing visit")
+    waiting = other.widget(".confirm").get_attribute("data-confirmation-id")
+
+    other.page.reload()
+
+    other.wait_online()
+    card = other.widget(".confirm")
+    card.locator(".confirm__decline").wait_for()
+    assert card.count() == 1
+    assert card.get_attribute("data-confirmation-id") == waiting
+    card.locator(".confirm__decline").click()
+    for tab in (asking, other):
+        tab.widget('.confirm[data-outcome="declined"]').wait_for()
+    assert "stays" in asking.wait_answers(1).locator(".msg__text").inner_text()
