@@ -10,6 +10,7 @@ by frame, is in test_tools_widget.py.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -175,19 +176,36 @@ def test_an_unanswered_request_expires_and_changes_nothing(
     assert booking(short_confirm_demo, "Deep cleaning") == (booking_id, before, status)
 
 
-def test_a_running_tool_shows_its_label_while_it_runs(model_demo, fake_openai, open_tab):
+def test_a_running_tool_is_announced_with_its_label_and_then_ends(
+    model_demo, fake_openai, open_tab
+):
     fake_openai.call_tools(("my_bookings", {}))
-    # The model takes its time over the result: the label is on screen meanwhile.
-    fake_openai.queue(text="Your next visit is the deep cleaning.", ttft=1.5)
+    fake_openai.queue(text="Your next visit is the deep cleaning.")
     tab = logged_in_as_ana(open_tab, model_demo)
+    frames: list[dict] = []
+
+    def watch(socket):
+        socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    tab.page.on("websocket", watch)
+    # A new socket to watch: the page's own was opened before the listener.
+    tab.page.reload()
+    tab.open().wait_online()
 
     tab.ask("When is my next visit?")
+    answer = tab.wait_answers(1)
 
-    label = tab.widget(".msg--streaming .msg__tool")
-    label.wait_for()
-    assert label.inner_text().strip() == "Looking up your bookings…"
-    tab.wait_answers(1)
+    (start,) = [frame for frame in frames if frame["type"] == "tool_start"]
+    (end,) = [frame for frame in frames if frame["type"] == "tool_end"]
+    assert (start["name"], start["label"]) == ("my_bookings", "Looking up your bookings…")
+    assert (end["call_id"], end["status"]) == (start["call_id"], "ok")
+    assert start["message_id"] == answer.get_attribute("data-id")
+    # Said to screen readers; gone from the answer once the tool ended.
+    tab.widget(".panel > .sr-only[role=status]").filter(
+        has_text="Looking up your bookings…"
+    ).wait_for(state="attached")
     assert tab.widget(".msg__tool").count() == 0
+    assert "deep cleaning" in answer.locator(".msg__text").inner_text()
 
 
 def test_an_anonymous_visitor_is_offered_no_booking_tools(model_demo, fake_openai, open_tab):
