@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -73,12 +74,15 @@ class ToolsChat:
                         "type": "session",
                         "session_id": self.session_id,
                         "resume_token": "token",
-                        "resumed": False,
+                        "resumed": "session_id" in frame,
                         "status": "active",
                         "history": [],
                     }
                 )
             )
+            # As the real server does: a resumed tab is asked again.
+            for turn in self.open.values():
+                socket.send(json.dumps(turn["request"]))
         elif frame["type"] == "message":
             self._start_turn(frame)
         elif frame["type"] == "confirm":
@@ -115,17 +119,16 @@ class ToolsChat:
         if not self.confirm:
             self.finish(turn, "ok", "Your booking is on Friday.")
             return
+        turn["request"] = {
+            "type": "confirm_request",
+            "confirmation_id": confirmation_id,
+            "call_id": call_id,
+            "tool": "reschedule_booking",
+            "summary": SUMMARY,
+            "expires_at": (datetime.now(UTC) + timedelta(seconds=120)).isoformat(),
+        }
         self.open[confirmation_id] = turn
-        self.broadcast(
-            {
-                "type": "confirm_request",
-                "confirmation_id": confirmation_id,
-                "call_id": call_id,
-                "tool": "reschedule_booking",
-                "summary": SUMMARY,
-                "expires_at": (datetime.now(UTC) + timedelta(seconds=120)).isoformat(),
-            }
-        )
+        self.broadcast(turn["request"])
 
     def _on_confirm(self, socket, frame: dict) -> None:
         confirmation_id = frame["confirmation_id"]
@@ -303,6 +306,40 @@ def test_a_second_tab_sees_the_request_closed(demo, open_tab, browser_context, c
         card.wait_for()
         assert card.locator("button").count() == 0
     assert len(chat.confirms()) == 1
+
+
+def test_after_a_reconnection_a_request_still_open_keeps_its_buttons(demo, open_tab, chat):
+    tab = routed_tab(open_tab, demo, chat)
+    tab.ask("Move my cleaning to Friday")
+    tab.widget(".confirm__accept").wait_for()
+
+    chat.sockets[0].close()  # the connection drops; the widget reconnects and resumes
+
+    tab.widget('.panel[data-connection="online"]').wait_for()
+    time.sleep(3.5)  # past the widget's wait for the server to ask again
+    assert tab.widget(".confirm").count() == 1
+    tab.widget(".confirm__accept").click()
+    tab.widget('.confirm[data-outcome="accepted"]').wait_for()
+    assert len(chat.sockets) == 2
+    assert len(chat.confirms()) == 1
+
+
+def test_after_a_reconnection_a_request_decided_meanwhile_loses_its_buttons(demo, open_tab, chat):
+    tab = routed_tab(open_tab, demo, chat)
+    tab.ask("Move my cleaning to Friday")
+    tab.widget(".confirm__accept").wait_for()
+    # Answered in another tab while this one's connection was down: its
+    # confirm_closed went to the old connection.
+    decided = dict(chat.open)
+    chat.open.clear()
+    chat.closed.update(decided)
+
+    chat.sockets[0].close()
+
+    card = tab.widget('.confirm[data-outcome="gone"]')
+    card.wait_for()
+    assert card.locator("button").count() == 0
+    assert card.locator(".confirm__status").inner_text() == "This request is no longer open."
 
 
 def test_keyboard_alone_reaches_and_answers_the_confirmation(demo, open_tab, chat):

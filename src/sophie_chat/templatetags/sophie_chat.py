@@ -176,6 +176,7 @@ def ui_strings(name: str) -> dict[str, str]:
         "confirm_accepted": _("Confirmed."),
         "confirm_declined": _("Cancelled. Nothing was changed."),
         "confirm_expired": _("This request expired. Nothing was changed."),
+        "confirm_gone": _("This request is no longer open."),
     }
 
 

@@ -50,6 +50,9 @@ const STYLESHEET_TIMEOUT_MS = 5_000;
 // A confirmation the server no longer knows (decided elsewhere, or expired).
 const CONFIRM_ERRORS = new Set(["confirmation_not_found", "confirmation_expired"]);
 const CONFIRM_OUTCOMES = new Set(["accepted", "declined", "expired"]);
+// After a reconnection the server asks again for every confirmation still
+// open; one it has not asked for again within this long was decided meanwhile.
+const CONFIRM_RESUME_MS = 3_000;
 
 // English fallbacks; the template tag passes translated ones.
 const DEFAULT_STRINGS = {
@@ -102,6 +105,7 @@ const DEFAULT_STRINGS = {
   confirm_accepted: "Confirmed.",
   confirm_declined: "Cancelled. Nothing was changed.",
   confirm_expired: "This request expired. Nothing was changed.",
+  confirm_gone: "This request is no longer open.",
 };
 
 // Icon paths (24x24 viewBox), drawn with currentColor.
@@ -507,6 +511,7 @@ export class SophieChatElement extends HTMLElement {
       countdown: 0,
       rating: 0,
       announce: 0,
+      confirmSweep: 0,
     };
     this._rateLimitedUntil = 0;
     this._maxLength = DEFAULT_MAX_LENGTH;
@@ -1054,6 +1059,7 @@ export class SophieChatElement extends HTMLElement {
     this._applyStoredRatings();
     this._updateSuggestions();
     this._flushOutbox();
+    this._recheckConfirmations();
   }
 
   /** The stored session cannot be resumed, or the current one ended: start a new one. */
@@ -1763,7 +1769,16 @@ export class SophieChatElement extends HTMLElement {
    */
   _onConfirmRequest(frame) {
     const id = frame.confirmation_id;
-    if (typeof id !== "string" || !id || this._confirmations.has(id)) return;
+    if (typeof id !== "string" || !id) return;
+    const known = this._confirmations.get(id);
+    if (known) {
+      // Asked again after a reconnection: still open.
+      known.recheck = false;
+      if (known.state !== "closed" || known.el.dataset.outcome !== "gone") return;
+      // Closed too soon by the sweep below (a slow server): show it afresh.
+      known.el.remove();
+      this._confirmations.delete(id);
+    }
     const summaryText = typeof frame.summary === "string" ? frame.summary : "";
     const s = this._strings;
     this._confirmSeq += 1;
@@ -1800,6 +1815,30 @@ export class SophieChatElement extends HTMLElement {
     const active = this.shadowRoot.activeElement;
     const typing = active === this._ui.input && this._ui.input.value.trim();
     if (!this._ui.panel.hidden && !typing) el.focus({ preventScroll: true });
+  }
+
+  /**
+   * A new connection: the confirmations this tab shows may have been decided
+   * while it was away (their confirm_closed went to the old connection). The
+   * server asks again for those still open; the others lose their buttons.
+   */
+  _recheckConfirmations() {
+    let waiting = false;
+    for (const confirmation of this._confirmations.values()) {
+      if (confirmation.state === "closed") continue;
+      confirmation.recheck = true;
+      waiting = true;
+    }
+    this._clearTimer("confirmSweep");
+    if (!waiting) return;
+    this._timers.confirmSweep = window.setTimeout(() => {
+      this._timers.confirmSweep = 0;
+      for (const confirmation of this._confirmations.values()) {
+        if (confirmation.recheck && confirmation.state !== "closed") {
+          this._closeConfirmation(confirmation, "gone", this._strings.confirm_gone);
+        }
+      }
+    }, CONFIRM_RESUME_MS);
   }
 
   _answerConfirmation(id, accept) {
