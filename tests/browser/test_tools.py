@@ -216,6 +216,14 @@ def test_an_anonymous_visitor_is_offered_no_booking_tools(model_demo, fake_opena
 
     (request,) = fake_openai.chat_requests()
     assert offered_tools(request) == ["search_services", "capture_lead"]
+    # welcome.features.tools: the site has tools, and the widget knows it.
+    assert tab.panel.get_attribute("data-tools") == ""
+
+
+def test_the_offline_demo_says_it_has_no_tools(demo, open_tab):
+    tab = open_tab(demo.url).open().wait_online()
+
+    assert tab.panel.get_attribute("data-tools") is None
 
 
 def test_a_visitor_leaves_a_quote_request_after_confirming_it(model_demo, fake_openai, open_tab):
