@@ -14,7 +14,7 @@ from django.core import mail
 from django.test import override_settings
 from django.utils import timezone, translation
 
-from sophie_chat import offers
+from sophie_chat import backends, offers
 from sophie_chat.checks import check_leads
 from sophie_chat.data_rights import delete_user_data, export_user_data
 from sophie_chat.models import ChatSession, Lead
@@ -22,6 +22,8 @@ from sophie_chat.retention import cleanup
 from sophie_chat.signals import lead_captured
 from sophie_chat.tools import ToolArgumentsInvalid, ToolContext, registry
 from sophie_chat.tools.leads import capture_lead, offer_lead_capture
+from tests.support.overrides import settings_with
+from tests.support.turns import new_session, turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -292,3 +294,23 @@ def test_e026_notify_entries_that_are_not_email_addresses():
     assert lead_check_ids({"NOTIFY": ["sales@example.com", "the sales team"]}) == [
         "sophie_chat.E026"
     ]
+
+
+# Through a turn ----------------------------------------------------------------------
+
+
+async def test_a_model_that_cannot_answer_is_offered_capture_lead_and_told_to_offer_it():
+    with settings_with(TOOLS=["sophie_chat.tools.leads.capture_lead"]):
+        model = backends.llm()  # the DummyBackend of these settings
+        await turn(await new_session("pt-br"), "Vocês consertam carros?")
+
+    request = model.requests[-1]
+    assert [definition.name for definition in request.tools] == ["capture_lead"]
+    assert [offer.kind for offer in request.offers] == ["lead"]
+    assert "nossa equipe" in request.messages[0].content
+
+
+async def test_without_capture_lead_nothing_is_offered(dummy_llm):
+    await turn(await new_session("en"), "Do you repair cars?")
+
+    assert dummy_llm.requests[-1].offers == ()
