@@ -500,9 +500,9 @@ export class SophieChatElement extends HTMLElement {
     this._renderQueue = new Set(); // streaming records whose text changed since the last frame
     this._renderFrame = 0;
     this._toolCalls = new Map(); // call_id -> {el, record} while the tool runs
-    this._confirmations = new Map(); // confirmation_id -> {el, actions, status, state}
+    // confirmation_id -> {el, actions, status, buttons, state: open|sending|closed, recheck}
+    this._confirmations = new Map();
     this._confirmSeq = 0;
-    this._features = {}; // welcome.features: what the site has switched on
     this._timers = {
       reconnect: 0,
       ping: 0,
@@ -1654,7 +1654,7 @@ export class SophieChatElement extends HTMLElement {
       this._updateCounter();
     }
     if (frame.features && typeof frame.features === "object") {
-      this._features = frame.features;
+      // What the site has switched on, for the host's styles (panel[data-tools]).
       this._ui.panel.toggleAttribute("data-tools", frame.features.tools === true);
     }
     if (!this._config.keepGreeting && typeof frame.greeting === "string" && frame.greeting) {
