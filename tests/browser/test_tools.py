@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import formats, translation
 
 from tests.support.demo import DemoServer, demo_server
 
@@ -94,8 +95,10 @@ def test_a_visitor_moves_their_booking_by_keyboard_after_confirming(
 
     card = tab.widget(".confirm")
     expect(card).to_be_focused()
+    with translation.override("en"):
+        when = formats.date_format(datetime.datetime.fromisoformat(new_start), "DATETIME_FORMAT")
     assert card.locator(".confirm__summary").inner_text() == (
-        f"Move booking {booking_id} to {new_start}:00"
+        f"Move booking {booking_id} to {when}"  # "... to Dec. 18, 2026, 9 a.m."
     )
     # Nothing changes while the visitor has not answered.
     assert booking(model_demo, "Deep cleaning")[1] == before
@@ -227,7 +230,10 @@ def test_the_offline_demo_says_it_has_no_tools(demo, open_tab):
 
 
 def test_a_visitor_leaves_a_quote_request_after_confirming_it(model_demo, fake_openai, open_tab):
-    preferred = (datetime.date.today() + datetime.timedelta(days=10)).isoformat()
+    preferred_day = datetime.date.today() + datetime.timedelta(days=10)
+    preferred = preferred_day.isoformat()
+    with translation.override("en"):
+        shown = formats.date_format(preferred_day)  # as the visitor reads it: "Dec. 16, 2026"
     fake_openai.call_tools(
         (
             "capture_lead",
@@ -250,7 +256,7 @@ def test_a_visitor_leaves_a_quote_request_after_confirming_it(model_demo, fake_o
         "Send these details to our team so they can contact you:",
         "Service: Paint two rooms",
         "Neighbourhood: Batel",
-        f"Preferred date: {preferred}",
+        f"Preferred date: {shown}",
         "Name: Bruna Dias",
         "Phone: +55 41 98888-7777",
     ]

@@ -87,6 +87,19 @@ def test_the_summary_is_formatted_in_the_visitors_language():
         )
 
 
+def test_dates_and_numbers_in_a_summary_read_as_in_the_visitors_language():
+    @tool(confirm=True, summary="Move booking {booking} to {day}")
+    def move(booking: int, day: datetime.date) -> str:
+        """Move."""
+        return "ok"
+
+    arguments = {"booking": 12345, "day": datetime.date(2026, 12, 18)}
+    with translation.override("en"):
+        assert move.summary_text(arguments) == "Move booking 12345 to Dec. 18, 2026"
+    with translation.override("pt-br"):
+        assert move.summary_text(arguments) == "Move booking 12345 to 18 de Dezembro de 2026"
+
+
 def test_a_tool_without_summary_is_summarised_by_its_name():
     assert sample.add.summary_text({"a": 1, "b": 2}) == "add"
 

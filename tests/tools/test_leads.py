@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, User
 from django.core import mail
 from django.test import override_settings
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 
 from sophie_chat import backends, offers
 from sophie_chat.checks import check_leads
@@ -130,7 +130,10 @@ def test_the_summary_lists_what_the_visitor_confirms_in_their_language():
     lines = summary.splitlines()
     assert lines[0] == "Enviar estes dados à nossa equipe para que entrem em contato:"
     assert "Serviço: Paint two rooms" in lines
-    assert f"Data preferida: {TOMORROW}" in lines
+    with translation.override("pt-br"):
+        shown = formats.date_format(validated["preferred_date"])  # "18 de Dezembro de 2026"
+    assert f"Data preferida: {shown}" in lines
+    assert TOMORROW not in summary
     assert "Telefone: +55 41 99999-1234" in lines
 
 

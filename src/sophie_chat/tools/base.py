@@ -11,6 +11,8 @@ by :meth:`Tool.allows` (``requires_login``, ``permission``, ``allowed``).
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import inspect
 import logging
 import re
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 import pydantic
+from django.utils import formats, timezone
 from django.utils.functional import Promise
 
 from sophie_chat.db import run_in_database_thread
@@ -246,7 +249,7 @@ class Tool:
         """
         if self.summary is None:
             return str(self.name)
-        values = {name: _display(value) for name, value in arguments.items()}
+        values = {name: display_value(value) for name, value in arguments.items()}
         try:
             return str(self.summary).format(**values)
         except (KeyError, IndexError, ValueError):
@@ -364,9 +367,15 @@ def _describe_errors(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _display(value: Any) -> str:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
+def display_value(value: Any) -> str:
+    """An argument as the visitor reads it in a summary: dates, times and numbers in the
+    active language's formats ("18 de dezembro de 2026", not "2026-12-18")."""
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, datetime.date | datetime.time | int | float | decimal.Decimal):
+        return str(formats.localize(value, use_l10n=True))
     return str(value)
 
 

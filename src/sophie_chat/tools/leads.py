@@ -32,7 +32,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from sophie_chat import conf, offers
-from sophie_chat.tools.base import Tool, ToolArgumentsInvalid, ToolContext, ToolDefinition
+from sophie_chat.tools.base import (
+    Tool,
+    ToolArgumentsInvalid,
+    ToolContext,
+    ToolDefinition,
+    display_value,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +161,7 @@ class LeadTool(Tool):
             value = arguments.get(name)
             if value in (None, ""):
                 continue
-            if isinstance(value, datetime.date):
-                value = value.isoformat()
-            lines.append(f"{labels[name]}: {value}")
+            lines.append(f"{labels[name]}: {display_value(value)}")
         return "\n".join(lines)
 
 
