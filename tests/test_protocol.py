@@ -64,3 +64,51 @@ def test_error_frame_carries_code_message_and_optional_fields():
         "message": "Your message is too long.",
         "reply_to": "c1",
     }
+
+
+# -- issue 16: every text field is validated at the boundary ---------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"message","content":"Hello","client_message_id":"a\\u0000b"}',
+        '{"type":"message","content":"Hello","client_message_id":"\\ud800"}',
+        '{"type":"feedback","message_id":"\\u0000","rating":"up"}',
+        '{"type":"feedback","message_id":"\\udc00","rating":"up"}',
+        '{"type":"session_init","session_id":"\\u0000"}',
+        '{"type":"session_init","resume_token":"x\\ud800"}',
+        '{"type":"feedback","message_id":"' + "m" * 65 + '","rating":"up"}',
+        '{"type":"session_init","resume_token":"' + "t" * 257 + '"}',
+    ],
+)
+def test_nul_surrogate_or_oversize_id_is_invalid_message(frame):
+    with pytest.raises(InvalidMessage):
+        protocol.parse_frame(frame)
+
+
+def test_unknown_type_with_a_lone_surrogate_is_invalid_message_that_encodes():
+    with pytest.raises(InvalidMessage) as raised:
+        protocol.parse_frame('{"type":"\\ud800x"}')
+    protocol.encode(protocol.error_frame(raised.value)).encode("utf-8")
+
+
+def test_context_text_and_extra_are_cleaned_of_nul_and_surrogates():
+    frame = protocol.parse_frame(
+        '{"type":"session_init","context":{"page_title":"a\\ud800b",'
+        '"extra":{"k\\u0000":["v\\ud800",{"n":"\\u0000x"}],"n":1}}}'
+    )
+    assert frame.context.page_title == "ab"
+    assert frame.context.extra == {"k": ["v", {"n": "x"}], "n": 1}
+
+
+def test_context_extra_nested_too_deep_is_invalid_message():
+    nested = '{"a":' * 20 + "1" + "}" * 20
+    with pytest.raises(InvalidMessage):
+        protocol.parse_frame('{"type":"session_init","context":{"extra":' + nested + "}}")
+
+
+def test_encode_escapes_a_lone_surrogate_instead_of_failing():
+    text = protocol.encode({"type": "stream_delta", "delta": "a\ud800"})
+    text.encode("utf-8")
+    assert text == '{"type":"stream_delta","delta":"a\\ud800"}'

@@ -19,7 +19,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
@@ -32,6 +32,7 @@ from sophie_chat.exceptions import (
     DatabaseUnavailable,
     Forbidden,
     InternalError,
+    InvalidMessage,
     SessionNotFound,
     TooManyConnections,
 )
@@ -78,6 +79,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
     sent_ids: tuple[str, set[str]] | None = None
 
     group: str | None = None
+
+    # Set in connect(); here too, so that cleaning up never meets a missing attribute.
+    counted_as: str | None = None
+    worker: asyncio.Task[None] | None = None
+    # A send failed, or the connection ended: nothing more is sent.
+    gone: bool = False
+    let_go_done: bool = False
+    flight: flights.Flight | None = None
+    detached: bool = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # disconnect() runs only when the server reports the close; whatever
+        # else ends the connection (an exception in a handler, a server that
+        # drops it) must give the slot back too, or the client is locked out.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.let_go()
 
     # Channels' AsyncConsumer.__call__ sets ``channel_receive`` to the layer's
     # receive and ends the connection when it raises; wrapped, a channel layer
@@ -164,13 +183,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        await self.let_go()
+        raise StopConsumer()
+
+    async def let_go(self) -> None:
+        """Give back the slot, keep or stop the answer, leave the group. Runs once."""
+        if self.let_go_done:
+            return  # disconnect() did it; __call__'s cleanup must not stop a kept answer
+        self.let_go_done = True
+        self.gone = True
         self.release_connection_slot()
         if self.worker is not None and not await self.keep_answering(self.worker):
             self.worker.cancel()
             # Let the engine store the interrupted answer before we go.
             await asyncio.wait([self.worker], timeout=10)
         await groups.leave(self)
-        raise StopConsumer()
 
     async def keep_answering(self, worker: asyncio.Task[None]) -> bool:
         """Keep the answer being written for ``STREAM_GRACE_SECONDS``, for a tab that resumes
@@ -266,6 +293,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def unexpected(self, exc: Exception, reply_to: str | None) -> ChatError:
         """The error a client hears about an exception no ChatError described."""
         session_id = self.session.id if self.session else None
+        if isinstance(exc, DataError):
+            # The database refuses the value itself: retrying can never succeed.
+            logger.error(
+                "Data refused by the database", exc_info=exc, extra={"session_id": session_id}
+            )
+            return InvalidMessage(reply_to=reply_to)
         if isinstance(exc, DatabaseError):
             # Nothing was stored (the unit of work rolled back); retrying is safe.
             logger.error("Database error", exc_info=exc, extra={"session_id": session_id})
@@ -394,9 +427,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # -- outbound ----------------------------------------------------------------
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        if self.detached:
+        if self.detached or self.gone:
             return
-        await self.send(text_data=protocol.encode(frame))
+        try:
+            await self.send(text_data=protocol.encode(frame))
+        except OSError:
+            # The client went away (uvicorn's ClientDisconnected); the close
+            # reaches disconnect() or __call__'s cleanup, not the frame's sender.
+            self.gone = True
 
     async def send_error(self, error: ChatError) -> None:
         """Count an error by code (metrics, the analytics dashboard), then send its frame."""

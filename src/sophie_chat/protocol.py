@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 PROTOCOL_VERSION = 1
 MAX_CLIENT_MESSAGE_ID_LENGTH = 64
+# Server ids are UUIDs and resume tokens are signed UUIDs: anything longer is not one.
+MAX_ID_LENGTH = 64
+MAX_RESUME_TOKEN_LENGTH = 256
+# ``context.extra`` is stored as JSON: deeper nesting than this is refused, not walked.
+MAX_EXTRA_DEPTH = 8
 
 # ---------------------------------------------------------------------------
 # Inbound
@@ -126,6 +131,16 @@ def clean_text(text: str) -> str:
     )
 
 
+def _is_unsafe(ch: str) -> bool:
+    """NUL and other control characters, lone surrogates: never stored, never echoed."""
+    return unicodedata.category(ch) in ("Cc", "Cs")
+
+
+def safe_echo(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters without what :func:`_is_unsafe` refuses."""
+    return "".join(ch for ch in text[:limit] if not _is_unsafe(ch))
+
+
 def _field(
     data: dict[str, Any],
     name: str,
@@ -151,6 +166,40 @@ def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+def _identifier(
+    data: dict[str, Any], name: str, limit: int, *, required: bool = False
+) -> str | None:
+    """An id or token: refused (never cleaned) when it holds what could not be stored."""
+    value = _field(data, name, str, required=required, what=_("text"))
+    if value is None:
+        return None
+    if not 0 < len(value) <= limit:
+        raise InvalidMessage(
+            _("The field “%(field)s” must be 1 to %(limit)d characters.")
+            % {"field": name, "limit": limit}
+        )
+    if any(_is_unsafe(ch) for ch in value):
+        raise InvalidMessage(
+            _("The field “%(field)s” holds characters that are not allowed.") % {"field": name}
+        )
+    return value
+
+
+def _clean_extra(value: Any, depth: int = 0) -> Any:
+    """``context.extra`` with every string cleaned like message text, keys included."""
+    if depth > MAX_EXTRA_DEPTH:
+        raise InvalidMessage(
+            _("The context is nested deeper than %(limit)d levels.") % {"limit": MAX_EXTRA_DEPTH}
+        )
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(key): _clean_extra(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_extra(item, depth + 1) for item in value]
+    return value
+
+
 def _bounded_text(data: dict[str, Any], name: str, limit: int) -> str:
     value = _field(data, name, str, what=_("text")) or ""
     value = clean_text(value).strip()
@@ -170,13 +219,14 @@ def parse_context(value: Any) -> PageContext:
             % {"field": "context", "what": _("an object")}
         )
     limit = conf.get("MAX_CONTEXT_SIZE_BYTES")
-    size = len(json.dumps(value, ensure_ascii=False).encode())
+    # surrogatepass: a lone surrogate is measured here and cleaned below, not a crash.
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     if size > limit:
         raise InvalidMessage(
             _("The context is %(size)d bytes; at most %(limit)d are accepted.")
             % {"size": size, "limit": limit}
         )
-    extra = _field(value, "extra", dict, what=_("an object")) or {}
+    extra = _clean_extra(_field(value, "extra", dict, what=_("an object")) or {})
     return PageContext(
         page_url=_bounded_text(value, "page_url", 2000),
         page_title=_bounded_text(value, "page_title", 300),
@@ -209,13 +259,17 @@ def parse_frame(text: str | None, bytes_data: bytes | None = None) -> ClientFram
         raise InvalidMessage(_("The field “%(field)s” is required.") % {"field": "type"})
     parser = _PARSERS.get(kind)
     if parser is None:
-        raise InvalidMessage(_("Unknown message type “%(type)s”.") % {"type": kind[:40]})
+        raise InvalidMessage(_("Unknown message type “%(type)s”.") % {"type": safe_echo(kind)})
     return parser(data)
 
 
 def _parse_session_init(data: dict[str, Any]) -> SessionInit:
-    session_id = _field(data, "session_id", str, what=_("text"))
-    token = _field(data, "resume_token", str, what=_("text"))
+    session_id = _identifier(data, "session_id", MAX_ID_LENGTH) if data.get("session_id") else None
+    token = (
+        _identifier(data, "resume_token", MAX_RESUME_TOKEN_LENGTH)
+        if data.get("resume_token")
+        else None
+    )
     context = data.get("context")
     return SessionInit(
         session_id=session_id or None,
@@ -226,12 +280,7 @@ def _parse_session_init(data: dict[str, Any]) -> SessionInit:
 
 def _parse_message(data: dict[str, Any]) -> UserMessage:
     content = _field(data, "content", str, required=True, what=_("text"))
-    client_id = _field(data, "client_message_id", str, what=_("text"))
-    if client_id is not None and not (0 < len(client_id) <= MAX_CLIENT_MESSAGE_ID_LENGTH):
-        raise InvalidMessage(
-            _("The field “%(field)s” must be 1 to %(limit)d characters.")
-            % {"field": "client_message_id", "limit": MAX_CLIENT_MESSAGE_ID_LENGTH}
-        )
+    client_id = _identifier(data, "client_message_id", MAX_CLIENT_MESSAGE_ID_LENGTH)
     content = clean_text(content)
     stripped = content.strip()
     if not stripped:
@@ -257,7 +306,7 @@ def _parse_typing(data: dict[str, Any]) -> Typing:
 
 
 def _parse_feedback(data: dict[str, Any]) -> Feedback:
-    message_id = _field(data, "message_id", str, required=True, what=_("text"))
+    message_id = _identifier(data, "message_id", MAX_ID_LENGTH, required=True)
     rating = _field(data, "rating", str, required=True, what=_("text"))
     if rating not in ("up", "down"):
         raise InvalidMessage(_("The rating must be “up” or “down”."))
@@ -295,7 +344,17 @@ _PARSERS = {
 
 
 def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    """``frame`` as JSON text that always encodes to UTF-8.
+
+    Inbound text is validated, but a lone surrogate from anywhere else (a
+    model, a backend) must not make the send raise: it is escaped instead.
+    """
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(frame, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def message_object(message: StoredMessage) -> dict[str, Any]:
