@@ -85,6 +85,7 @@ SOPHIE_CHAT = {
     "RATE_LIMIT": {"OPTIONS": {"rate": "1000000/m", "burst": None}},
     "MAX_CONNECTIONS_PER_PROCESS": 50_000,
     "MAX_CONNECTIONS_PER_CLIENT": 50_000,
+    "SESSION_START_RATE": None,
     # The runner reads the open connections from chat/health/.
     "HEALTH_DETAILS": True,
 }

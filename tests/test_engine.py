@@ -555,3 +555,19 @@ async def test_a_turn_keeps_its_records_where_it_is_told(dummy_llm):
     assert [answer.content for answer in records.answers] == ["Kept in memory."]
     assert records.events == ["unanswered:no_match"]
     assert await stored(session) == []
+
+
+async def test_a_resent_question_never_answered_is_rate_limited_like_a_new_one(dummy_llm):
+    # Issue 16: send, drop before the first token, resume, re-send... was a
+    # model call each time with no limit hit.
+    session = await new_session()
+    await store.store_user_message(session.id, "Lost question", "lost-1")
+    limited = {
+        "BACKEND": "sophie_chat.ratelimit.cache.CacheRateLimiter",
+        "OPTIONS": {"rate": "1/m", "burst": None},
+    }
+    with settings_with(RATE_LIMIT=limited):
+        await turn(session, "First question")
+        with pytest.raises(RateLimited):
+            await run_turn(request(session, "Lost question", "lost-1"), RecordingSink())
+        assert len(backends.llm().requests) == 1

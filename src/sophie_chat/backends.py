@@ -111,7 +111,6 @@ class BackendHandler:
 handler = BackendHandler()
 
 
-
 def reset() -> None:
     """Forget every built backend (for tests and scripts that swap what backends use)."""
     handler.reset()
@@ -130,3 +129,23 @@ def knowledge() -> BaseKnowledgeSource:
 def rate_limiter() -> BaseRateLimiter:
     """The configured rate limiter."""
     return handler["RATE_LIMIT"]
+
+
+def session_start_limiter() -> BaseRateLimiter | None:
+    """The ``RATE_LIMIT`` backend counting at ``SESSION_START_RATE`` (None: not limited).
+
+    A limiter class without a ``rate`` option counts session starts at its own rate.
+    """
+    rate = conf.get("SESSION_START_RATE")
+    if rate is None:
+        return None
+    key = f"RATE_LIMIT@{rate}"
+    if key not in handler._backends:
+        cls = handler.backend_class("RATE_LIMIT")
+        options = dict(conf.get("RATE_LIMIT").get("OPTIONS") or {})
+        if not unknown_options(cls, {"rate": rate, "burst": None}):
+            options.update(rate=rate, burst=None)
+            handler._backends[key] = cls(**options)
+        else:
+            handler._backends[key] = rate_limiter()
+    return handler._backends[key]

@@ -151,6 +151,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONNECTIONS_PER_CLIENT", int, 20, ge=1),
     Setting("MAX_FRAME_BYTES", int, 65536, ge=1),
     Setting("TRUSTED_PROXIES", list[str], [], example='["127.0.0.1", "10.0.0.0/8"]'),
+    # Hardening (docs/security.md): what one connection or visitor may ask for.
+    Setting("MAX_QUEUED_MESSAGES", int, 10, ge=1),
+    Setting("SESSION_START_RATE", str | None, "20/m", example='"20/m"'),
+    Setting("MAX_ANSWER_CHARS", int, 20000, ge=1),
+    # Origins ("https://example.com:8443") allowed to open the chat; None: the site's own hosts.
+    Setting("ALLOWED_ORIGINS", list[str] | None, None, example='["https://www.example.com"]'),
+    Setting("RESUME_TOKEN_MAX_AGE_HOURS", int | None, 168, ge=1),
     # Threads running Sophie's queries; None: 1 on SQLite, else 4 (each holds a connection).
     Setting("DATABASE_THREADS", int | None, None, ge=1),
     # Logging.

@@ -33,6 +33,7 @@ from sophie_chat.exceptions import (
     Forbidden,
     InternalError,
     InvalidMessage,
+    QueueFull,
     SessionNotFound,
     TooManyConnections,
 )
@@ -244,6 +245,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case protocol.SessionInit():
                 await self.session_init(frame)
             case protocol.UserMessage():
+                if self.queue.qsize() >= conf.get("MAX_QUEUED_MESSAGES"):
+                    # Refused before anything is stored: a flood costs no memory, no rows.
+                    raise QueueFull(reply_to=frame.client_message_id)
                 if self.session is None:
                     await self.start_session(None)
                 self.queue.put_nowait(frame)
@@ -320,6 +324,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if frame.session_id is None and frame.resume_token is None:
             await self.start_session(context)
             return
+        await engine.limit_session_start(self.visitor())
         token_session = session_id_from_token(frame.resume_token) if frame.resume_token else None
         if frame.resume_token and token_session is None and frame.session_id is None:
             raise SessionNotFound()
@@ -352,7 +357,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except LookupError:
             return
 
+    def visitor(self) -> engine.Visitor:
+        return engine.Visitor(
+            user=self.user, user_id=self.user_id, user_type=self.user_type, ip=self.ip
+        )
+
     async def start_session(self, context: dict[str, Any] | None) -> None:
+        await engine.limit_session_start(self.visitor())
         session = await store.create_session(
             user_id=self.user_id,
             user_type=self.user_type,
@@ -440,8 +451,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Count an error by code (metrics, the analytics dashboard), then send its frame."""
         metrics.error_sent(error.code)
         # Recording a database failure in the database would only delay its frame.
+        # Nor is a refusal that exists to spare the server work.
         if self.recorded_errors < MAX_RECORDED_ERRORS_PER_CONNECTION and not isinstance(
-            error, DatabaseUnavailable
+            error, (DatabaseUnavailable, QueueFull)
         ):
             self.recorded_errors += 1
             await store.record_error(self.session.id if self.session else None, error.code)

@@ -365,7 +365,9 @@ class Turn:
         if resent is not None:
             await self.sink.accepted(resent.message, new=False)
             if resent.answer is None:
-                # Stored but never answered (a crash or a refused model): answered now.
+                # Stored but never answered (a crash, a visitor who left before the
+                # first token): answered now, by a new model call, so limited like one.
+                await self.check_rate_limit()
                 await self.check_budget()
             return resent
         await self.check_rate_limit()
@@ -1019,6 +1021,29 @@ def rate_limit_keys(session_id: str, visitor: Visitor) -> list[str]:
     if visitor.ip:
         keys.append(f"ip:{visitor.ip}")
     return keys
+
+
+async def limit_session_start(visitor: Visitor) -> None:
+    """Count a ``session_init`` against ``SESSION_START_RATE``; raise :class:`RateLimited`.
+
+    A conversation costs rows (the session, its analytics); one visitor may
+    not start them without end. Per user, else per IP, like messages. Allowed
+    when the limiter cannot be reached.
+    """
+    limiter = backends.session_start_limiter()
+    if limiter is None:
+        return
+    key = f"user:{visitor.user_id}" if visitor.user_id is not None else f"ip:{visitor.ip}"
+    try:
+        decision = await limiter.hit(f"session_start:{key}")
+    except RateLimiterUnavailable:
+        # Open whatever RATE_LIMIT_FAIL_OPEN says: a conversation costs no
+        # model call, and its messages are still refused while the limiter is down.
+        logger.warning("Rate limiter unavailable; session start allowed", exc_info=True)
+        return
+    if not decision.allowed:
+        logger.info("Session start rate limited", extra={"retry_after": decision.retry_after})
+        raise RateLimited(retry_after=decision.retry_after)
 
 
 async def search_knowledge(question: str, locale: str) -> list[KnowledgeHit]:

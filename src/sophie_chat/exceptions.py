@@ -58,6 +58,16 @@ class RateLimited(ChatError):
     default_message = _("You are sending messages too quickly. Please wait a moment.")
 
 
+class QueueFull(RateLimited):
+    """More than ``MAX_QUEUED_MESSAGES`` messages wait on one connection.
+
+    Sent as ``rate_limited``: the client sends faster than it is answered.
+    """
+
+    def __init__(self, *, reply_to: str | None = None) -> None:
+        super().__init__(retry_after=1, reply_to=reply_to)
+
+
 class SessionNotFound(ChatError):
     code = "session_not_found"
     default_message = _("This conversation could not be found.")

@@ -23,7 +23,8 @@ DATABASES = {
 }
 
 # The fixtures read the open connections from chat/health/.
-SOPHIE_CHAT = {**SOPHIE_CHAT, "HEALTH_DETAILS": True}
+# Every test starts its conversations from 127.0.0.1.
+SOPHIE_CHAT = {**SOPHIE_CHAT, "HEALTH_DETAILS": True, "SESSION_START_RATE": "1000/m"}
 
 if os.environ.get("SOPHIE_BROWSER_RATE"):
     SOPHIE_CHAT = {

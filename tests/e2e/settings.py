@@ -45,6 +45,8 @@ SOPHIE_CHAT = {
     },
     # No burst limit: every test talks from 127.0.0.1, often several messages a second.
     "RATE_LIMIT": {"OPTIONS": {"rate": os.environ.get("SOPHIE_E2E_RATE", "1000/m"), "burst": None}},
+    # Every test starts its conversations from 127.0.0.1.
+    "SESSION_START_RATE": "1000/m",
     "RESPONSE_TIMEOUT_SECONDS": 5,
     # A tab that leaves mid-answer: the answer stops soon after, unless the
     # test keeps it longer (``SOPHIE_E2E_STREAM_GRACE``).

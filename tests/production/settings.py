@@ -48,6 +48,8 @@ SOPHIE_CHAT.update(
     RESPONSE_TIMEOUT_SECONDS=5,
     # Offered only to conversations started on its test page (see the tool).
     TOOLS=["tests.support.tools.leave_note"],
+    # Every test starts its conversations from 127.0.0.1.
+    SESSION_START_RATE="1000/m",
 )
 
 # The server's stderr is collected by the fixtures and shown when a test fails.

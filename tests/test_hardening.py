@@ -1,0 +1,87 @@
+"""Issue 16's findings through the consumer in this process: each test failed before its fix.
+
+The same findings over a real socket are in tests/e2e/test_slots.py, and the
+permanent adversarial suite is tests/adversarial/.
+"""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from sophie_chat.models import ChatMessage, ChatSession
+from tests.support.overrides import settings_with
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def count_rows() -> tuple[int, int]:
+    return ChatSession.objects.count(), ChatMessage.objects.count()
+
+
+# -- finding 3: the per-connection queue is bounded ----------------------------------
+
+
+async def test_messages_past_the_queue_bound_are_refused_at_once_and_not_stored(connect, dummy_llm):
+    dummy_llm.delay = 0.05
+    dummy_llm.enqueue("one two three four five six seven eight")
+    with settings_with(MAX_QUEUED_MESSAGES=2):
+        client, _ = await connect()
+        await client.start()
+        for number in range(6):
+            await client.send(
+                {
+                    "type": "message",
+                    "content": f"Question {number}",
+                    "client_message_id": f"q{number}",
+                }
+            )
+        refused = []
+        answered = 0
+        while answered + len(refused) < 6:
+            frame = await client.receive(timeout=10)
+            if frame["type"] == "error":
+                refused.append(frame)
+            elif frame["type"] == "stream_end":
+                answered += 1
+    assert [f["code"] for f in refused] == ["rate_limited"] * 3
+    assert [f["reply_to"] for f in refused] == ["q3", "q4", "q5"]
+    assert all(f["retry_after"] >= 1 for f in refused)
+    assert answered == 3
+    _sessions, messages = await count_rows()
+    assert messages == 6  # three questions, three answers; nothing of the refused ones
+
+
+# -- finding 4: session_init is limited ----------------------------------------------------
+
+
+async def test_session_init_past_the_session_start_rate_is_rate_limited(connect):
+    with settings_with(SESSION_START_RATE="3/m"):
+        client, _ = await connect()
+        replies = [await client.start() for _ in range(5)]
+    assert [r["type"] for r in replies] == ["session"] * 3 + ["error"] * 2
+    assert replies[-1]["code"] == "rate_limited"
+    assert replies[-1]["retry_after"] >= 1
+    sessions, _messages = await count_rows()
+    assert sessions == 3
+
+
+async def test_session_start_rate_counts_per_visitor_across_connections(connect):
+    with settings_with(SESSION_START_RATE="2/m"):
+        first, _ = await connect()
+        await first.start()
+        await first.start()
+        second, _ = await connect()
+        reply = await second.start()
+        other, _ = await connect(client=("198.51.100.1", 4000))
+        elsewhere = await other.start()
+    assert reply["code"] == "rate_limited"
+    assert elsewhere["type"] == "session"
+
+
+async def test_session_start_rate_none_does_not_limit(connect):
+    with settings_with(SESSION_START_RATE=None):
+        client, _ = await connect()
+        replies = [await client.start() for _ in range(25)]
+    assert {r["type"] for r in replies} == {"session"}
