@@ -299,3 +299,75 @@ def test_activate_action(admin_client, entry):
 
     entry.refresh_from_db()
     assert entry.active is True
+
+
+# -- issue 16, finding 5: actions need the change permission and leave a log entry ----
+
+
+@pytest.fixture
+def viewer_client(client, django_user_model):
+    """A staff member who may only view knowledge entries and unanswered questions."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("vera", password="x", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_knowledgebaseentry", "view_unansweredquestion"]
+        )
+    )
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def question():
+    from sophie_chat.models import UnansweredQuestion
+
+    return UnansweredQuestion.objects.create(
+        question="Do you clean ovens?", key="do you clean ovens", locale="en", reason="no_entry"
+    )
+
+
+@pytest.mark.parametrize("action", ["activate", "deactivate"])
+def test_knowledge_actions_need_the_change_permission(viewer_client, entry, action):
+    KnowledgeBaseEntry.objects.filter(pk=entry.pk).update(active=action == "deactivate")
+    response = viewer_client.post(
+        changelist(KnowledgeBaseEntry), {"action": action, "_selected_action": [entry.pk]}
+    )
+    entry.refresh_from_db()
+    assert entry.active is (action == "deactivate")  # unchanged
+    assert response.status_code in (200, 302, 403)
+
+
+def test_mark_resolved_needs_the_change_permission(viewer_client, question):
+    from sophie_chat.models import UnansweredQuestion
+
+    viewer_client.post(
+        changelist(UnansweredQuestion),
+        {"action": "mark_resolved", "_selected_action": [question.pk]},
+    )
+    question.refresh_from_db()
+    assert question.resolved is False
+
+
+def test_knowledge_action_logs_one_change_entry_per_object(admin_client, entry):
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    admin_client.post(
+        changelist(KnowledgeBaseEntry), {"action": "deactivate", "_selected_action": [entry.pk]}
+    )
+    logged = LogEntry.objects.filter(object_id=str(entry.pk), action_flag=CHANGE)
+    assert logged.count() == 1
+    assert "active" in logged.get().get_change_message().lower()
+
+
+def test_mark_resolved_logs_one_change_entry_per_object(admin_client, question):
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    from sophie_chat.models import UnansweredQuestion
+
+    admin_client.post(
+        changelist(UnansweredQuestion),
+        {"action": "mark_resolved", "_selected_action": [question.pk]},
+    )
+    assert LogEntry.objects.filter(object_id=str(question.pk), action_flag=CHANGE).count() == 1

@@ -20,6 +20,7 @@ from django.utils.http import urlencode
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.utils.translation import override as translation_override
 
 from sophie_chat.admin_actions import DataRightsAdminMixin
 from sophie_chat.models import (
@@ -160,6 +161,16 @@ class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return Truncator(obj.content).chars(80)
 
 
+def log_field_change(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, objects: list[Any], field: str
+) -> None:
+    """One admin history entry per changed object, as the change form would write it."""
+    with translation_override(None):
+        label = str(modeladmin.model._meta.get_field(field).verbose_name)
+    for obj in objects:
+        modeladmin.log_change(request, obj, [{"changed": {"fields": [label]}}])
+
+
 @admin.register(KnowledgeBaseEntry)
 class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
     list_display = ("question", "category", "locale", "active", "priority", "updated_at")
@@ -184,17 +195,21 @@ class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
             results = results | queryset.filter(keywords__icontains=escaped)
         return results, may_have_duplicates
 
-    @admin.action(description=_("Activate selected entries"))
+    @admin.action(description=_("Activate selected entries"), permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_active(request, queryset, active=True)
 
-    @admin.action(description=_("Deactivate selected entries"))
+    @admin.action(description=_("Deactivate selected entries"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_active(request, queryset, active=False)
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet, *, active: bool) -> None:
+        changing = list(queryset.exclude(active=active))
         # update() skips auto_now: set updated_at so the knowledge version changes.
-        count = queryset.exclude(active=active).update(active=active, updated_at=timezone.now())
+        count = queryset.filter(pk__in=[entry.pk for entry in changing]).update(
+            active=active, updated_at=timezone.now()
+        )
+        log_field_change(self, request, changing, "active")
         if active:
             text = ngettext("%(count)d entry activated.", "%(count)d entries activated.", count)
         else:
@@ -290,9 +305,13 @@ class UnansweredQuestionAdmin(admin.ModelAdmin):
         query = urlencode({"question": obj.question[:500], "locale": obj.locale or "en"})
         return format_html('<a href="{}?{}">{}</a>', url, query, _("Add an entry"))
 
-    @admin.action(description=_("Mark selected questions as resolved"))
+    @admin.action(description=_("Mark selected questions as resolved"), permissions=["change"])
     def mark_resolved(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(resolved=False).update(resolved=True)
+        changing = list(queryset.filter(resolved=False))
+        count = queryset.filter(pk__in=[question.pk for question in changing]).update(
+            resolved=True
+        )
+        log_field_change(self, request, changing, "resolved")
         self.message_user(
             request,
             ngettext(
