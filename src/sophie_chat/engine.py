@@ -34,6 +34,7 @@ from sophie_chat import (
     locks,
     metrics,
     offers,
+    protocol,
     quota,
     response_cache,
     store,
@@ -213,6 +214,8 @@ class AnswerDraft:
     #: ``time.monotonic()`` when the turn began to answer.
     started_at: float = field(default_factory=time.monotonic)
     parts: list[str] = field(default_factory=list)
+    #: The length of :attr:`content`, kept as it grows (``MAX_ANSWER_CHARS``).
+    chars: int = 0
     sources: list[dict[str, str]] = field(default_factory=list)
     #: The model's usage, added up over its rounds; None when it reported none.
     usage: Usage | None = None
@@ -586,6 +589,7 @@ class Turn:
             draft.first_token_ms = _ms_since(draft.started_at)
         await self.announce(draft)
         draft.parts.append(text)
+        draft.chars += len(text)
         await self.sink.delta(draft.id, text)
 
     async def answer_from_cache(self, grounds: Grounds, draft: AnswerDraft) -> bool:
@@ -685,10 +689,21 @@ class Turn:
         """
         calls: list[LLMToolCall] = []
         stream = llm.stream(request)
+        cap = conf.get("MAX_ANSWER_CHARS")
         try:
             async for chunk in stream:
-                if chunk.delta:
-                    await self.say(draft, chunk.delta)
+                if not isinstance(chunk.delta, str):
+                    # Whatever the backend: a model's output is data, checked like input.
+                    raise LLMUnavailable("The model sent an answer that is not text.")
+                text = protocol.clean_text(chunk.delta) if chunk.delta else ""
+                if draft.chars + len(text) > cap:
+                    # An endless answer is cut, shown and stored as cut; the stream is closed.
+                    if draft.chars < cap:
+                        await self.say(draft, text[: cap - draft.chars])
+                    draft.extra["truncated"] = True
+                    return []  # and no tool calls: the answer is over
+                if text:
+                    await self.say(draft, text)
                 if chunk.usage is not None:
                     draft.add_usage(chunk.usage)
                 if chunk.model:

@@ -125,7 +125,67 @@ class Break:
     text: str = "This answer will be cut short by a broken connection."
 
 
-Behaviour = Reply | Error | Hang | Break
+@dataclass(frozen=True)
+class Raw:
+    """A hostile stream: each of ``events`` sent as one server-sent event's data, as is.
+
+    The last event is sent ``repeat`` more times (an endless answer, until
+    the client goes away), then ``[DONE]`` unless ``done`` is False. See
+    :data:`HOSTILE` for the streams the adversarial tests send.
+    """
+
+    events: tuple[str, ...] = ()
+    repeat: int = 0
+    done: bool = True
+    token_delay: float = 0.0
+
+
+Behaviour = Reply | Error | Hang | Break | Raw
+
+
+def _content(content: Any, **extra: Any) -> str:
+    """One chat completion chunk whose delta's ``content`` is ``content`` (any JSON value)."""
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    return json.dumps({"id": "x", "model": "gpt-4o-mini", "choices": [choice], **extra})
+
+
+_FINISH = json.dumps(
+    {
+        "id": "x",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
+)
+
+#: Hostile model streams by name (``Raw`` behaviours): what a compromised or
+#: broken OpenAI-compatible server may send. Every one must end in the usual
+#: fallback or a bounded, clean answer, never an error or an unstorable row.
+HOSTILE: dict[str, Raw] = {
+    "number_delta": Raw((_content("Fine "), _content(42), _FINISH)),
+    "object_delta": Raw((_content("Fine "), _content({"html": "<b>x</b>"}), _FINISH)),
+    "list_choices_garbage": Raw(('{"choices": [1, "x", null]}', _content("ok"), _FINISH)),
+    "absurd_usage": Raw(
+        (
+            _content("Fine."),
+            _FINISH,
+            json.dumps(
+                {"choices": [], "usage": {"prompt_tokens": 10**30, "completion_tokens": -5}}
+            ),
+        )
+    ),
+    "string_usage": Raw(
+        (_content("Fine."), _FINISH, '{"choices":[],"usage":{"prompt_tokens":"lots"}}')
+    ),
+    "nested": Raw((_content("Fine "), '{"a":' * 100_000 + "1" + "}" * 100_000, _FINISH)),
+    "not_json": Raw((_content("Fine "), "{not json", _FINISH)),
+    "huge_event": Raw((_content("x" * 3_000_000), _FINISH)),
+    # json.dumps escapes both: the events are ASCII, the decoded text is hostile.
+    "surrogate": Raw((_content("Fine \ud800 answer"), _FINISH)),
+    "nul": Raw((_content("Fine \u0000 answer"), _FINISH)),
+    "mid_stream_error": Raw((_content("Fine "), '{"error": {"message": "boom"}}'), done=False),
+    "no_finish": Raw((_content("Fine "), _content("then nothing")), done=True),
+    "endless": Raw((_content("all work and no play "),), repeat=1_000_000, done=False),
+}
 
 
 def behaviour_from_dict(data: dict[str, Any]) -> Behaviour:
@@ -144,6 +204,10 @@ def behaviour_from_dict(data: dict[str, Any]) -> Behaviour:
         return Hang(**data)
     if kind == "break":
         return Break(**data)
+    if kind == "raw":
+        return Raw(**{**data, "events": tuple(data.get("events", ()))})
+    if kind == "hostile":
+        return HOSTILE[data["name"]]
     raise ValueError(f"unknown behaviour kind {kind!r}")
 
 
@@ -487,6 +551,8 @@ class _Connection(asyncio.Protocol):
             )
         elif isinstance(behaviour, Hang):
             self.timer = asyncio.get_running_loop().call_later(behaviour.seconds, self._hung_up)
+        elif isinstance(behaviour, Raw):
+            self._raw(behaviour)
         elif isinstance(behaviour, Break) and not request.body.get("stream"):
             self._cut()
         elif request.body.get("stream"):
@@ -561,6 +627,15 @@ class _Connection(asyncio.Protocol):
         self.pending = [first, *events[2:], tail]
         self.delay = behaviour.token_delay
         self._after(behaviour.ttft, self._tick)
+
+    def _raw(self, behaviour: Raw) -> None:
+        events = [_chunk(b"data: %s\n\n" % event.encode()) for event in behaviour.events]
+        if behaviour.repeat and events:
+            events.extend([events[-1]] * behaviour.repeat)
+        tail = (_chunk(b"data: [DONE]\n\n") if behaviour.done else b"") + b"0\r\n\r\n"
+        self.pending = [_STREAM_HEAD + (events[0] if events else b""), *events[1:], tail]
+        self.delay = behaviour.token_delay
+        self._tick()
 
     def _tick(self) -> None:
         if self.delay <= 0:

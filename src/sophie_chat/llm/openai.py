@@ -88,6 +88,11 @@ _FAILURES: tuple[type[BaseException], ...] = (
     *_TRANSPORT_ERRORS,
 )
 
+#: The largest event read from a stream; a real chunk is a few hundred bytes.
+MAX_EVENT_CHARS = 1_000_000
+#: More tokens than any model's context: a usage report past it is not believed.
+MAX_REPORTED_TOKENS = 100_000_000
+
 
 class _ToolCallPieces:
     """The tool calls of a stream, assembled from their deltas by ``index``.
@@ -293,19 +298,23 @@ class OpenAIBackend(BaseLLMBackend):
                     if event.get("error"):
                         raise LLMUnavailable("The model's stream reported an error.")
                     # .get: compatible servers leave out fields OpenAI always sends.
-                    model = event.get("model") or model
+                    if isinstance(event.get("model"), str) and event["model"]:
+                        model = event["model"][:100]
                     reported = event.get("usage")
                     if isinstance(reported, dict):
-                        usage = Usage(
-                            prompt_tokens=reported.get("prompt_tokens") or 0,
-                            completion_tokens=reported.get("completion_tokens") or 0,
-                        )
+                        # None when not believable: the engine then counts the tokens itself.
+                        usage = _usage(reported)
                     for choice in event.get("choices") or ():
                         if not isinstance(choice, dict) or (choice.get("index") or 0) != 0:
                             continue
-                        finish_reason = choice.get("finish_reason") or finish_reason
+                        if isinstance(choice.get("finish_reason"), str):
+                            finish_reason = choice["finish_reason"][:40]
                         changes = choice.get("delta") or {}
+                        if not isinstance(changes, dict):
+                            changes = {}
                         delta = changes.get("content")
+                        if delta is not None and not isinstance(delta, str):
+                            raise LLMUnavailable("The model's stream sent content not text.")
                         if delta:
                             yield LLMChunk(delta=delta, model=model)
                         if changes.get("tool_calls"):
@@ -502,6 +511,8 @@ async def _server_sent_events(response: Any) -> AsyncIterator[dict[str, Any]]:
                 return
         elif line is not None and line.startswith("data:"):
             data.append(line[6:] if line.startswith("data: ") else line[5:])
+            if sum(map(len, data)) > MAX_EVENT_CHARS:
+                raise LLMUnavailable("The model's stream sent an event too large to read.")
         elif line is not None and line.startswith("event:"):
             kind = line[6:].strip()
         elif not line and data:
@@ -511,7 +522,10 @@ async def _server_sent_events(response: Any) -> AsyncIterator[dict[str, Any]]:
             if payload.startswith("[DONE]"):
                 done = True
                 continue
-            event = json.loads(payload)
+            try:
+                event = json.loads(payload)
+            except (ValueError, RecursionError) as exc:
+                raise LLMUnavailable("The model's stream sent an event that is not JSON.") from exc
             if kind == "error" and isinstance(event, dict):
                 event.setdefault("error", event.get("message") or "error")
             kind = ""
@@ -519,6 +533,17 @@ async def _server_sent_events(response: Any) -> AsyncIterator[dict[str, Any]]:
                 yield event
         if line is None:
             return
+
+
+def _usage(reported: dict[str, Any]) -> Usage | None:
+    """A usage report of whole numbers of tokens, or None when it is not one."""
+    counts = [reported.get("prompt_tokens") or 0, reported.get("completion_tokens") or 0]
+    if not all(
+        isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_REPORTED_TOKENS
+        for n in counts
+    ):
+        return None
+    return Usage(prompt_tokens=counts[0], completion_tokens=counts[1])
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
