@@ -6,6 +6,8 @@ permanent adversarial suite is tests/adversarial/.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -85,3 +87,51 @@ async def test_session_start_rate_none_does_not_limit(connect):
         client, _ = await connect()
         replies = [await client.start() for _ in range(25)]
     assert {r["type"] for r in replies} == {"session"}
+
+
+# -- finding 8: budgets are spent atomically, partial answers charged ---------------------
+
+
+async def test_parallel_answers_cannot_spend_one_budget_twice():
+    import asyncio
+
+    from sophie_chat import backends
+    from sophie_chat.engine import run_turn
+    from sophie_chat.exceptions import QuotaExceeded
+    from sophie_chat.models import TokenUsage
+    from tests.support.turns import RecordingSink, new_session, turn_request
+
+    sessions = [await new_session() for _ in range(3)]
+    requests = [turn_request(s, f"Question {n}?") for n, s in enumerate(sessions)]
+    # One visitor (one IP, one budget) in three conversations at once.
+    visitor = requests[0].visitor
+    requests = [dataclasses.replace(r, visitor=visitor) for r in requests]
+    with settings_with(DAILY_TOKEN_BUDGET_IP=2000, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        model.delay = 0.02
+        model.enqueue(*["word " * 30] * 3)
+        results = await asyncio.gather(
+            *(run_turn(r, RecordingSink()) for r in requests), return_exceptions=True
+        )
+    refused = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert len(model.requests) == 1
+    assert len(refused) == 2
+    usage = await TokenUsage.objects.aget(subject=f"ip:{visitor.ip}")
+    assert 0 < usage.tokens <= 2000
+
+
+async def test_an_answer_that_fails_mid_stream_is_charged():
+    from sophie_chat import backends
+    from sophie_chat.llm.base import LLMUnavailable
+    from sophie_chat.models import TokenUsage
+    from tests.support.turns import new_session, turn
+
+    session = await new_session()
+    with settings_with(DAILY_TOKEN_BUDGET_IP=100_000, RESPONSE_CACHE={"ENABLED": False}):
+        model = backends.llm()
+        model.enqueue_error(LLMUnavailable("cut"), text="one two three four five six", after=2)
+        sink = await turn(session, "Will you fail?")
+    assert sink.answer().metadata["fallback"] is True
+    usage = [row async for row in TokenUsage.objects.all()]
+    assert len(usage) == 1
+    assert usage[0].tokens > 0

@@ -190,11 +190,25 @@ class DatabaseRecords:
     async def count_event(self, session_id: str, counter: str) -> None:
         await store.count_event(session_id, counter)
 
+    def __init__(self) -> None:
+        #: Tokens held for this turn's answer, and the day they were held on.
+        self.held: int = 0
+        self.held_on = quota.today()
+
     async def tokens_left(self, budget: quota.Budget) -> int | None:
-        return await quota.remaining(budget)
+        # Held, not only read: parallel turns of one visitor cannot spend it twice.
+        left, self.held_on = await quota.hold(budget, conf.get("MAX_ANSWER_TOKENS"))
+        self.held = max(left or 0, 0)
+        return left
 
     async def spend_tokens(self, budget: quota.Budget, tokens: int) -> None:
-        await quota.spend(budget, tokens)
+        held, self.held = self.held, 0
+        await quota.settle(budget, held, self.held_on, tokens)
+
+    async def release_tokens(self, budget: quota.Budget) -> None:
+        """Give back what was held for an answer that cost nothing (a cache hit, a refusal)."""
+        if self.held:
+            await self.spend_tokens(budget, 0)
 
     async def record_unanswered(
         self, question: str, *, locale: str, reason: str, session_id: str
@@ -352,6 +366,9 @@ class Turn:
                 try:
                     request = await self.ask_model(llm, request, draft)  # step 7
                 except LLMError as error:
+                    if draft.parts or draft.usage:
+                        # What the model said before failing was paid for.
+                        await self.spend_tokens(request.messages, draft)
                     await self.fall_back(grounds, draft, error)  # step 8
                 else:
                     await self.finish(grounds, draft, request)  # step 9
@@ -359,6 +376,9 @@ class Turn:
             # A search nobody waits for any more (a replay, a failure) is dropped.
             if self.search is not None:
                 self.search.cancel()
+            release = getattr(self.records, "release_tokens", None)
+            if release is not None and self.budget:
+                await asyncio.shield(release(self.budget))
 
     # -- steps 1 to 3: accept or replay, limit, store --------------------------------
 

@@ -77,6 +77,26 @@ def check(budget: Budget, left: int | None, *, reply_to: str | None) -> None:
         raise QuotaExceeded(retry_after=seconds_until_tomorrow(), reply_to=reply_to)
 
 
+async def hold(budget: Budget, wanted: int | None) -> tuple[int | None, date]:
+    """Hold up to ``wanted`` tokens (None: all that is left) of today's budget for one answer.
+
+    Checking and holding are one locked step: parallel answers of one visitor
+    cannot each spend what is left. Returns what was held (0 or less: the
+    budget is spent, nothing held; None: no budget) and the day it was held
+    on; :func:`settle` replaces the hold with what the answer cost.
+    """
+    day = today()
+    if not budget:
+        return None, day
+    return await hold_tokens(list(budget.subjects), day, wanted), day
+
+
+async def settle(budget: Budget, held: int, day: date, tokens: int) -> None:
+    """Replace a hold of ``held`` tokens made on ``day`` by the ``tokens`` actually spent."""
+    if budget and tokens != held:
+        await add_tokens([subject for subject, _ in budget.subjects], day, tokens - held)
+
+
 async def spend(budget: Budget, tokens: int) -> None:
     """Count ``tokens`` against today's budget of every subject."""
     if budget and tokens > 0:
@@ -89,6 +109,26 @@ def tokens_used(subjects: list[str], day: date) -> dict[str, int]:
     return dict(
         TokenUsage.objects.filter(subject__in=subjects, day=day).values_list("subject", "tokens")
     )
+
+
+@database_call
+def hold_tokens(subjects: list[tuple[str, int]], day: date, wanted: int | None) -> int:
+    """Lock the subjects' rows of ``day``, add and return what may be held (see :func:`hold`)."""
+    names = sorted(subject for subject, _ in subjects)
+    for name in names:
+        try:
+            with transaction.atomic():
+                TokenUsage.objects.get_or_create(subject=name, day=day, defaults={"tokens": 0})
+        except IntegrityError:
+            pass  # created by a concurrent turn in between
+    with transaction.atomic():
+        rows = TokenUsage.objects.select_for_update().filter(subject__in=names, day=day)
+        used = dict(rows.order_by("subject").values_list("subject", "tokens"))
+        left = min(limit - used.get(subject, 0) for subject, limit in subjects)
+        held = left if wanted is None else min(wanted, left)
+        if held > 0:
+            rows.update(tokens=F("tokens") + held, updated_at=timezone.now())
+        return held
 
 
 @database_call
