@@ -59,6 +59,7 @@ from sophie_chat.llm.base import (
 from sophie_chat.models import ChatMessage, ToolCall
 from sophie_chat.prompts import build_messages, prompt_tokens, tool_result_section
 from sophie_chat.ratelimit.base import RateLimiterUnavailable
+from sophie_chat.security import redact
 from sophie_chat.store import AnswerRecord, SessionState, StoredMessage, StoredQuestion
 from sophie_chat.tokens import count_tokens
 from sophie_chat.tools import confirmations
@@ -1145,7 +1146,7 @@ def _log_model_failure(session_id: str, error: LLMError) -> None:
         "Model failed (%s: %s; cause: %s); %s",
         type(error).__name__,
         error,
-        f"{type(cause).__name__}: {cause}" if cause else "-",
+        _describe_cause(cause),
         "answering with a fallback" if conf.get("FALLBACK_RESPONSES") else "no answer",
         extra={
             "session_id": session_id,
@@ -1153,6 +1154,20 @@ def _log_model_failure(session_id: str, error: LLMError) -> None:
             "cause": type(cause).__name__ if cause else None,
         },
     )
+
+
+def _describe_cause(cause: BaseException | None) -> str:
+    """A model failure's cause for a log line, without what may echo the request.
+
+    An HTTP error's text holds the provider's response body, which may repeat
+    the key, the system prompt and the visitor's words: only its status then.
+    """
+    if cause is None:
+        return "-"
+    status = getattr(cause, "status_code", None)
+    if status is not None or hasattr(cause, "body"):
+        return f"{type(cause).__name__}: HTTP {status}"
+    return f"{type(cause).__name__}: {redact(str(cause))}"
 
 
 def _max_tokens(left_today: int | None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,27 @@ from django.core import signing
 from sophie_chat import conf
 
 RESUME_TOKEN_SALT = "sophie_chat.resume"  # noqa: S105 - a salt, not a secret
+
+# What looks like a credential in text that is about to be logged.
+_CREDENTIALS = re.compile(
+    r"(?i)(\bsk-[A-Za-z0-9_\-]{8,}"
+    r"|\bbearer\s+\S+"
+    r"|\b(?:api[_-]?key|authorization|password|secret|token|x-api-key)\b[\"']?\s*[:=]\s*\S+)"
+)
+REDACTED = "[redacted]"
+
+
+def redact(text: str, *secrets: str, limit: int = 300) -> str:
+    """``text`` fit for a log line: ``secrets`` and credential-like parts removed, cut short.
+
+    For text from outside (a provider's error message); anything that may
+    echo a request (a response body) is better not logged at all.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _CREDENTIALS.sub(REDACTED, text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def make_resume_token(session_id: str) -> str:

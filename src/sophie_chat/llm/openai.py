@@ -37,6 +37,7 @@ from sophie_chat.llm.base import (
     LLMUnavailable,
     Usage,
 )
+from sophie_chat.security import redact
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ class OpenAIBackend(BaseLLMBackend):
             "LLM call failed: %s (%s: %s)",
             error,
             type(cause).__name__ if cause is not None else "-",
-            cause if cause is not None else "-",
+            self._describe(cause),
             extra={
                 "llm_backend": "openai",
                 "llm_model": self.model_name,
@@ -377,6 +378,23 @@ class OpenAIBackend(BaseLLMBackend):
             },
         )
         return error
+
+    def _describe(self, cause: BaseException | None) -> str:
+        """The cause for a log line. A provider's error body may echo the request (the
+        key, the system prompt, the visitor's words): of it only its type and code."""
+        if cause is None:
+            return "-"
+        if isinstance(cause, openai.APIStatusError):
+            body = cause.body if isinstance(cause.body, dict) else {}
+            body = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+            facts = [f"HTTP {cause.status_code}"]
+            facts += [str(body[k])[:60] for k in ("type", "code") if isinstance(body.get(k), str)]
+            return redact(" ".join(facts), *self._keys())
+        return redact(str(cause), *self._keys())
+
+    def _keys(self) -> tuple[str, ...]:
+        keys = (self._api_key, os.environ.get("OPENAI_API_KEY"))
+        return tuple(key for key in keys if isinstance(key, str) and key)
 
     # Configuration --------------------------------------------------------
 
