@@ -135,3 +135,32 @@ async def test_an_answer_that_fails_mid_stream_is_charged():
     usage = [row async for row in TokenUsage.objects.all()]
     assert len(usage) == 1
     assert usage[0].tokens > 0
+
+
+# -- finding 10: origins by scheme, host and port --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "welcomed"),
+    [
+        (b"https://shop.example.com", True),
+        (b"https://shop.example.com:443", True),
+        (b"http://shop.example.com", False),  # another scheme
+        (b"https://shop.example.com:8443", False),  # another port
+        (b"https://evil.example.com", False),
+        (None, False),
+    ],
+)
+async def test_allowed_origins_compare_scheme_host_and_port(connect, origin, welcomed):
+    headers = [(b"origin", origin)] if origin else []
+    with settings_with(ALLOWED_ORIGINS=["https://shop.example.com"]):
+        _client, first = await connect(headers=headers)
+    assert first["type"] == ("welcome" if welcomed else "error")
+    if not welcomed:
+        assert first["code"] == "forbidden"
+
+
+async def test_without_allowed_origins_any_origin_reaches_the_consumer(connect):
+    # Today's behaviour: the host's AllowedHostsOriginValidator decides, by host name.
+    _client, first = await connect(headers=[(b"origin", b"http://elsewhere:1234")])
+    assert first["type"] == "welcome"

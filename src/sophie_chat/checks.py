@@ -16,6 +16,7 @@ from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
 from sophie_chat import backends, conf, metrics, tokens
+from sophie_chat.security import parse_origin
 from sophie_chat.tools import registry as tool_registry
 
 
@@ -602,3 +603,41 @@ def _serves_static_files(application: Any, depth: int = 0) -> bool:
         if inner is not None and inner is not application:
             return _serves_static_files(inner, depth + 1)
     return False
+
+
+# Security (docs/security.md) -------------------------------------------------------------
+
+
+@checks.register()
+def check_allowed_origins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E050: an ``ALLOWED_ORIGINS`` entry that is not a ``scheme://host[:port]`` origin."""
+    allowed = conf.get("ALLOWED_ORIGINS")
+    if not isinstance(allowed, list | tuple):
+        return []  # None, or a wrong type (E005)
+    return [
+        checks.Error(
+            f'SOPHIE_CHAT["ALLOWED_ORIGINS"] has {entry!r}, which is not an origin.',
+            hint='Write each origin as scheme, host and optional port, with no path: '
+            '"https://www.example.com" or "http://localhost:8000".',
+            id="sophie_chat.E050",
+        )
+        for entry in allowed
+        if not isinstance(entry, str) or parse_origin(entry) is None
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_origins_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W050 (deploy): ``ALLOWED_ORIGINS`` is not set, so origins are compared by host only."""
+    if conf.get("ALLOWED_ORIGINS") is not None:
+        return []
+    return [
+        checks.Warning(
+            'SOPHIE_CHAT["ALLOWED_ORIGINS"] is not set: the chat accepts WebSockets from a '
+            "page of any scheme and port of your ALLOWED_HOSTS (Channels' "
+            "AllowedHostsOriginValidator compares host names only).",
+            hint='Set ALLOWED_ORIGINS to the origins of your pages, e.g. '
+            '["https://www.example.com"].',
+            id="sophie_chat.W050",
+        )
+    ]

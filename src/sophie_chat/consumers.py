@@ -37,7 +37,12 @@ from sophie_chat.exceptions import (
     SessionNotFound,
     TooManyConnections,
 )
-from sophie_chat.security import client_ip, make_resume_token, session_id_from_token
+from sophie_chat.security import (
+    client_ip,
+    make_resume_token,
+    origin_allowed,
+    session_id_from_token,
+)
 from sophie_chat.store import SessionState, StoredMessage
 from sophie_chat.tools import confirmations
 from sophie_chat.tools import records as tool_records
@@ -128,7 +133,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.ip = client_ip(self.scope)
         await self.accept()
         with translation.override(self.locale):
-            if self.user_id is None and not conf.get("ALLOW_ANONYMOUS"):
+            if not origin_allowed(self.scope) or (
+                self.user_id is None and not conf.get("ALLOW_ANONYMOUS")
+            ):
                 await self.refuse(Forbidden())
                 return
             if not self.take_connection_slot():

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core import signing
 
@@ -49,6 +50,50 @@ def session_id_from_token(token: str) -> str | None:
     if not isinstance(data, dict) or not isinstance(data.get("s"), str):
         return None
     return data["s"]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def parse_origin(origin: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an origin such as ``https://example.com:8443``.
+
+    None for anything that is not exactly an origin (a path, a query, user
+    info, an unknown scheme): such an entry of ``ALLOWED_ORIGINS`` is E050.
+    """
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        return None
+    return scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme]
+
+
+def origin_allowed(scope: Mapping[str, Any]) -> bool:
+    """Whether the page that opened this WebSocket may use the chat (``ALLOWED_ORIGINS``).
+
+    With ``ALLOWED_ORIGINS`` None, True: the host's ``AllowedHostsOriginValidator``
+    decides, by host name. Otherwise the ``Origin`` header's scheme, host and
+    port must be one of the list; a connection without one is refused.
+    """
+    allowed = conf.get("ALLOWED_ORIGINS")
+    if allowed is None:
+        return True
+    origin = None
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"origin":
+            origin = parse_origin(value.decode("latin-1"))
+    return origin is not None and origin in {parse_origin(entry) for entry in allowed}
 
 
 def _networks(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
