@@ -164,3 +164,41 @@ async def test_without_allowed_origins_any_origin_reaches_the_consumer(connect):
     # Today's behaviour: the host's AllowedHostsOriginValidator decides, by host name.
     _client, first = await connect(headers=[(b"origin", b"http://elsewhere:1234")])
     assert first["type"] == "welcome"
+
+
+# -- finding 10: resume tokens expire; adoption needs the same client -------------------------
+
+
+async def test_a_resume_token_older_than_its_lifetime_is_session_not_found(connect, monkeypatch):
+    import time
+
+    from sophie_chat.security import make_resume_token
+
+    client, _ = await connect()
+    first = await client.start()
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now - 3 * 3600)
+    old_token = make_resume_token(first["session_id"])
+    monkeypatch.undo()
+    with settings_with(RESUME_TOKEN_MAX_AGE_HOURS=2):
+        reply = await client.start(resume_token=old_token)
+        fresh = await client.start(resume_token=first["resume_token"])
+    assert reply["code"] == "session_not_found"
+    assert fresh["type"] == "session"
+
+
+async def test_a_logged_in_user_does_not_adopt_a_conversation_started_elsewhere(connect):
+    from tests.support.records import make_user
+
+    anonymous, _ = await connect(client=("192.0.2.10", 5000))
+    first = await anonymous.start()
+    user = await make_user()
+    elsewhere, _ = await connect(user=user, client=("198.51.100.20", 6000))
+    reply = await elsewhere.start(resume_token=first["resume_token"])
+    assert reply["code"] == "session_not_found"
+    session = await ChatSession.objects.aget(pk=first["session_id"])
+    assert session.user_id is None
+    # The visitor who started it, logging in on the same connection's address, adopts it.
+    same, _ = await connect(user=user, client=("192.0.2.10", 5001))
+    adopted = await same.start(resume_token=first["resume_token"])
+    assert adopted["resumed"] is True

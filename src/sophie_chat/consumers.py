@@ -342,6 +342,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user_type=self.user_type,
             locale=self.locale,
             context=context,
+            client_ip=self.ip,
         )
         await self.bind(session)
         await self.send_frame(self.session_frame(session, resumed=True, history=history))

@@ -42,10 +42,14 @@ def make_resume_token(session_id: str) -> str:
 
 
 def session_id_from_token(token: str) -> str | None:
-    """The session id a resume token was issued for, or None when it is not genuine."""
+    """The session id a resume token was issued for; None when it is not genuine, or
+    older than ``RESUME_TOKEN_MAX_AGE_HOURS``."""
+    hours = conf.get("RESUME_TOKEN_MAX_AGE_HOURS")
     try:
-        data = signing.loads(token, salt=RESUME_TOKEN_SALT)
-    except signing.BadSignature:
+        data = signing.loads(
+            token, salt=RESUME_TOKEN_SALT, max_age=hours * 3600 if hours is not None else None
+        )
+    except signing.BadSignature:  # SignatureExpired too
         return None
     if not isinstance(data, dict) or not isinstance(data.get("s"), str):
         return None

@@ -142,11 +142,14 @@ def resume_session(
     user_type: str,
     locale: str,
     context: dict[str, Any] | None,
+    client_ip: str | None = None,
 ) -> ResumedSession:
     """Resume a session its owner asked for, with its latest history.
 
     A logged-in user resumes their own sessions by id, and adopts an
-    anonymous session they hold the token of. An anonymous visitor needs the
+    anonymous session they hold the token of when it was started from the
+    same IP address (the visitor logging in; a token that travelled elsewhere
+    does not hand a conversation over). An anonymous visitor needs the
     token, and never gets a session owned by a user. Anything else is
     :class:`SessionNotFound`; a closed or expired one is :class:`SessionClosed`.
     """
@@ -161,7 +164,8 @@ def resume_session(
         if session.user_id is not None:
             if session.user_id != user_id:
                 raise SessionNotFound()
-        elif not holds_token:
+        elif not holds_token or (user_id is not None and session.client_ip != client_ip):
+            # Adopted only by whoever started it, logging in from the same address.
             raise SessionNotFound()
         if session.status != ChatSession.Status.ACTIVE:
             raise SessionClosed()
