@@ -73,6 +73,14 @@ CASES = {
         'target="_blank">&lt;b&gt;x&lt;/b&gt;</a></p>',
     ),
     "unfinished markdown while streaming stays text": ("a **bol", "<p>a **bol</p>"),
+    # Issue 16: bidi controls would show "exe.pdf" as "fdp.exe".
+    "bidi override is dropped": ("invoice\u202efdp.exe", "<p>invoicefdp.exe</p>"),
+    "bidi isolates are dropped": ("a\u2067b\u2069c\u202ad\u202c", "<p>abcd</p>"),
+    "bidi override in a link label is dropped": (
+        "[\u202egpj.exe](https://example.com)",
+        '<p><a href="https://example.com/" rel="noopener noreferrer" '
+        'target="_blank">gpj.exe</a></p>',
+    ),
 }
 
 

@@ -194,6 +194,17 @@ export function safeMarkdownUrl(value) {
   return null;
 }
 
+// ------------------------------------------------------------------ Bidi
+
+// Embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069): a
+// visitor's or a model's text must not reverse what is shown after it ("exe.pdf").
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` without bidi embedding, override and isolate controls; what every bubble shows. */
+export function neutraliseBidi(text) {
+  return String(text ?? "").replace(BIDI_CONTROLS, "");
+}
+
 // ------------------------------------------------------------------ Markdown
 
 // One inline token, earliest match first; at the same position the order of
@@ -294,7 +305,7 @@ const HEADING = /^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$/;
 export function renderMarkdown(text, { newTabLabel = "" } = {}) {
   const options = { links: true, newTabLabel };
   const fragment = document.createDocumentFragment();
-  const lines = String(text ?? "")
+  const lines = neutraliseBidi(text)
     .replace(/\r\n?/g, "\n")
     .split("\n");
   let paragraph = null;
@@ -1224,7 +1235,7 @@ export class SophieChatElement extends HTMLElement {
 
   /** The record's text in its bubble: the visitor's as typed, everyone else's as Markdown. */
   _renderText(record) {
-    if (record.role === "user") record.text.replaceChildren(record.raw);
+    if (record.role === "user") record.text.replaceChildren(neutraliseBidi(record.raw));
     else record.text.replaceChildren(this._markdown(record.raw));
   }
 
@@ -1274,7 +1285,10 @@ export class SophieChatElement extends HTMLElement {
     for (const source of sources) {
       if (!source || typeof source !== "object") continue;
       const href = safeUrl(source.url);
-      const title = typeof source.title === "string" && source.title.trim() ? source.title : href;
+      const title =
+        typeof source.title === "string" && source.title.trim()
+          ? neutraliseBidi(source.title)
+          : href;
       if (!title) continue;
       let content = h("span", { class: "source" }, title);
       if (href) {
