@@ -202,3 +202,26 @@ async def test_a_logged_in_user_does_not_adopt_a_conversation_started_elsewhere(
     same, _ = await connect(user=user, client=("192.0.2.10", 5001))
     adopted = await same.start(resume_token=first["resume_token"])
     assert adopted["resumed"] is True
+
+
+# -- finding 6: what can never succeed is invalid_message, on every database ---------------
+
+
+async def test_nul_and_surrogates_are_invalid_or_cleaned_never_service_unavailable(
+    connect, dummy_llm
+):
+    client, _ = await connect()
+    session = await client.start(
+        context={"page_title": "a\ud800b", "extra": {"plan\u0000": "x\u0000y", "n": ["\udfff"]}}
+    )
+    assert session["type"] == "session"
+    stored = await ChatSession.objects.aget(pk=session["session_id"])
+    assert stored.context["extra"] == {"plan": "xy", "n": [""]}
+    for client_id in ("a\u0000b", "\ud800"):
+        # json.dumps escapes both: the frame is ASCII, as a browser's would be.
+        await client.send({"type": "message", "content": "Hello", "client_message_id": client_id})
+        error = await client.receive()
+        assert error["code"] == "invalid_message"
+        assert "retry_after" not in error
+    frames = await client.ask("Still here?", "ok-1")
+    assert frames[-1]["type"] == "stream_end"
