@@ -225,3 +225,25 @@ async def test_nul_and_surrogates_are_invalid_or_cleaned_never_service_unavailab
         assert "retry_after" not in error
     frames = await client.ask("Still here?", "ok-1")
     assert frames[-1]["type"] == "stream_end"
+
+
+async def test_messages_refused_by_the_rate_limit_write_nothing_until_it_lets_go(
+    connect, dummy_llm
+):
+    from sophie_chat.models import ChatAnalytics, ChatErrorEvent
+
+    with settings_with(RATE_LIMIT={"OPTIONS": {"rate": "1/m", "burst": None}}):
+        client, _ = await connect()
+        session = await client.start()
+        assert (await client.ask("First question", "a0"))[-1]["type"] == "stream_end"
+        for number in range(1, 21):
+            frame = {"type": "message", "content": "Again?", "client_message_id": f"a{number}"}
+            await client.send(frame)
+        errors = [await client.receive() for _ in range(20)]
+    assert {e["code"] for e in errors} == {"rate_limited"}
+    assert all(0 < e["retry_after"] <= 60 for e in errors)
+    assert sorted(e["reply_to"] for e in errors) == sorted(f"a{n}" for n in range(1, 21))
+    analytics = await ChatAnalytics.objects.aget(session_id=session["session_id"])
+    assert analytics.rate_limited == 1
+    assert await ChatErrorEvent.objects.acount() == 1
+    assert await ChatMessage.objects.acount() == 2

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,7 +35,8 @@ from sophie_chat.exceptions import (
     Forbidden,
     InternalError,
     InvalidMessage,
-    QueueFull,
+    RateLimited,
+    RefusedAtOnce,
     SessionNotFound,
     TooManyConnections,
 )
@@ -92,6 +95,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # A send failed, or the connection ended: nothing more is sent.
     gone: bool = False
     let_go_done: bool = False
+    # time.monotonic() until which the rate limiter's last refusal holds.
+    limited_until: float = 0.0
     flight: flights.Flight | None = None
     detached: bool = False
 
@@ -252,9 +257,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case protocol.SessionInit():
                 await self.session_init(frame)
             case protocol.UserMessage():
+                if (refusal := self.still_limited(frame)) is not None:
+                    raise refusal
                 if self.queue.qsize() >= conf.get("MAX_QUEUED_MESSAGES"):
                     # Refused before anything is stored: a flood costs no memory, no rows.
-                    raise QueueFull(reply_to=frame.client_message_id)
+                    raise RefusedAtOnce(reply_to=frame.client_message_id)
                 if self.session is None:
                     await self.start_session(None)
                 self.queue.put_nowait(frame)
@@ -412,9 +419,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # -- turns -------------------------------------------------------------------
 
+    def still_limited(self, frame: protocol.UserMessage) -> RefusedAtOnce | None:
+        """The refusal of a message sent before the limiter's last ``retry_after`` ran out.
+
+        The limiter would refuse it too; refused here, it costs no limiter hit
+        and no analytics write.
+        """
+        left = self.limited_until - time.monotonic()
+        if left <= 0:
+            return None
+        return RefusedAtOnce(retry_after=math.ceil(left), reply_to=frame.client_message_id)
+
     async def answer_queue(self) -> None:
         while not self.queue.empty():
             frame = self.queue.get_nowait()
+            if (refusal := self.still_limited(frame)) is not None:
+                await self.send_error(refusal)
+                continue
             sink = _Sink(self)
             self.flight = sink.flight
             with translation.override(self.locale):
@@ -436,6 +457,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         sink,
                     )
                 except ChatError as error:
+                    if type(error) is RateLimited and error.retry_after:
+                        self.limited_until = time.monotonic() + error.retry_after
                     await self.send_error(error)
                 except Exception as exc:
                     await self.send_error(self.unexpected(exc, frame.client_message_id))
@@ -461,7 +484,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Recording a database failure in the database would only delay its frame.
         # Nor is a refusal that exists to spare the server work.
         if self.recorded_errors < MAX_RECORDED_ERRORS_PER_CONNECTION and not isinstance(
-            error, (DatabaseUnavailable, QueueFull)
+            error, (DatabaseUnavailable, RefusedAtOnce)
         ):
             self.recorded_errors += 1
             await store.record_error(self.session.id if self.session else None, error.code)

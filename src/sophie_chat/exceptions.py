@@ -58,14 +58,16 @@ class RateLimited(ChatError):
     default_message = _("You are sending messages too quickly. Please wait a moment.")
 
 
-class QueueFull(RateLimited):
-    """More than ``MAX_QUEUED_MESSAGES`` messages wait on one connection.
+class RefusedAtOnce(RateLimited):
+    """A message the connection refuses itself, before the limiter or the database.
 
-    Sent as ``rate_limited``: the client sends faster than it is answered.
+    More than ``MAX_QUEUED_MESSAGES`` wait on the connection, or the rate
+    limiter's last refusal on it still holds. Sent as ``rate_limited``; never
+    recorded (a flood of refusals writes nothing).
     """
 
-    def __init__(self, *, reply_to: str | None = None) -> None:
-        super().__init__(retry_after=1, reply_to=reply_to)
+    def __init__(self, *, retry_after: int = 1, reply_to: str | None = None) -> None:
+        super().__init__(retry_after=max(retry_after, 1), reply_to=reply_to)
 
 
 class SessionNotFound(ChatError):
