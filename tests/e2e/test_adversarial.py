@@ -139,3 +139,22 @@ async def test_a_reader_that_never_reads_costs_bounded_memory(chat_server: ChatS
     await answers_ping(chat_server, open_chat)
     ws.transport.abort()
     await asyncio.to_thread(chat_server.wait_until_idle, 15)
+
+
+# -- a hostile model behind a real server -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["object_delta", "nested", "surrogate", "mid_stream_error"])
+async def test_a_hostile_model_stream_ends_in_a_clean_answer(
+    chat_server: ChatServer, open_chat, fake_openai, name
+):
+    fake_openai.queue("hostile", name=name)
+    client, _ = await open_chat(chat_server)
+    await client.start()
+    frames = await client.ask(f"Hostile model {name} on {chat_server.kind}?", f"h-{name}")
+    assert frames[-1]["type"] == "stream_end", frames[-1]
+    answer = frames[-1]["message"]
+    assert answer["metadata"]["fallback"] is (name != "surrogate")
+    assert "\ud800" not in answer["content"]
+    assert "<b>" not in answer["content"]
+    await client.close()
