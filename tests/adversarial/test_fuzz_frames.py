@@ -12,6 +12,7 @@ suite's database: SQLite, and PostgreSQL in the PostgreSQL environment.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -78,13 +79,14 @@ def frames(draw: st.DrawFn) -> str:
 
 
 @settings(
-    max_examples=40,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(batch=st.lists(frames(), min_size=1, max_size=6))
-async def test_fuzzed_frames_get_documented_answers_and_leave_no_slot(batch, dummy_llm):
+async def test_fuzzed_frames_get_documented_answers_and_leave_no_slot(batch, dummy_llm, caplog):
     registry.reset()
+    caplog.clear()
     communicator = make_communicator()
     connected, _ = await communicator.connect()
     assert connected
@@ -107,3 +109,5 @@ async def test_fuzzed_frames_get_documented_answers_and_leave_no_slot(batch, dum
     codes = {r["code"] for r in replies if r["type"] == "error"}
     assert codes <= DOCUMENTED, replies
     assert registry.total == 0
+    # No traceback anywhere: nothing logged as an error, no task that died unheard.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
