@@ -18,6 +18,7 @@ one, running in a thread)::
         server.rate_limit(retry_after=7)
         server.hang(5)
         server.break_after(2, "This answer is cut short")
+        server.enqueue(HOSTILE["object_delta"])  # a hostile stream (see HOSTILE)
         server.call_tools(("my_bookings", {}), ("add", {"a": 1, "b": 2}))
         ...  # point the SDK at server.url
         assert server.requests[0].body["model"] == "gpt-4o-mini"
@@ -38,7 +39,9 @@ with a behaviour as JSON (``{"kind": "reply", "text": "..."}``, ``{"kind":
 "error", "status": 500}``, ``{"kind": "rate_limit", "retry_after": 3}``,
 ``{"kind": "hang", "seconds": 5}``, ``{"kind": "break", "after": 2, "text":
 "..."}``, a reply calling tools: ``{"kind": "reply", "text": "", "tool_calls":
-[{"name": "my_bookings", "arguments": {}}]}``), ``POST /_fake/default`` with
+[{"name": "my_bookings", "arguments": {}}]}``, a hostile stream of
+:data:`HOSTILE`: ``{"kind": "hostile", "name": "nested"}``, or raw events:
+``{"kind": "raw", "events": ["..."]}``), ``POST /_fake/default`` with
 the fields of a reply to change the default one (the benchmark's model
 between scenarios), ``GET
 /_fake/requests`` lists the recorded requests and ``POST /_fake/reset``
