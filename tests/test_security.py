@@ -41,3 +41,25 @@ def test_spoofed_left_entries_are_ignored_behind_a_proxy(settings):
 
 def test_missing_client_is_none():
     assert client_ip({"headers": []}) is None
+
+
+# -- redact: text from outside, fit for a log line (issue 16, finding 9) ---------------------
+
+
+def test_redact_removes_given_secrets_and_what_looks_like_a_credential():
+    from sophie_chat.security import redact
+
+    text = (
+        "failed: Authorization: Bearer abc.def.ghi api_key=XYZ123 "
+        "key sk-proj-0123456789abcdef password: hunter2 my-own-secret-value"
+    )
+    cleaned = redact(text, "my-own-secret-value")
+    for secret in ("abc.def.ghi", "XYZ123", "sk-proj-0123456789abcdef", "hunter2", "my-own-secret"):
+        assert secret not in cleaned
+    assert cleaned.startswith("failed:")
+
+
+def test_redact_cuts_long_text():
+    from sophie_chat.security import redact
+
+    assert len(redact("x" * 5000)) <= 301

@@ -18,7 +18,7 @@ RESUME_TOKEN_SALT = "sophie_chat.resume"  # noqa: S105 - a salt, not a secret
 _CREDENTIALS = re.compile(
     r"(?i)(\bsk-[A-Za-z0-9_\-]{8,}"
     r"|\bbearer\s+\S+"
-    r"|\b(?:api[_-]?key|authorization|password|secret|token|x-api-key)\b[\"']?\s*[:=]\s*\S+)"
+    r"|\b(?:api[_-]?key|authorization|password|secret|token|x-api-key)\b[\"']?\s*[:=]\s*(?:bearer\s+)?\S+)"
 )
 REDACTED = "[redacted]"
 
