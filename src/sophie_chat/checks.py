@@ -331,6 +331,69 @@ def _check_tools(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMe
 
 
 @checks.register()
+def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W030: PostgreSQL opening a connection for every unit of Sophie's work."""
+    alias = _sophie_database()
+    if alias is None:
+        return []
+    database = settings.DATABASES[alias]
+    options = database.get("OPTIONS") or {}
+    if "postgresql" not in database.get("ENGINE", ""):
+        return []
+    if database.get("CONN_MAX_AGE", 0) == 0 and not options.get("pool"):
+        return [
+            checks.Warning(
+                f"DATABASES[{alias!r}] connects to PostgreSQL anew for every unit of "
+                "database work (CONN_MAX_AGE is 0 and there is no connection pool): each "
+                "chat message pays for several connection set-ups.",
+                hint=f'Give DATABASES[{alias!r}]["OPTIONS"] a "pool" (Django 5.1+, with '
+                '"check": sophie_chat.db.check_pooled_connection) as the deployment docs '
+                "show, or set CONN_MAX_AGE to None or a number of seconds.",
+                id="sophie_chat.W030",
+            )
+        ]
+    return []
+
+
+@checks.register(deploy=True)
+def check_sqlite_journal(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W031 (``--deploy``): SQLite in its default rollback journal mode.
+
+    Only the settings are read: ``PRAGMA journal_mode=WAL`` also persists in the
+    database file, which this check does not open; silence it then.
+    """
+    alias = _sophie_database()
+    if alias is None:
+        return []
+    database = settings.DATABASES[alias]
+    if "sqlite3" not in database.get("ENGINE", ""):
+        return []
+    init_command = str((database.get("OPTIONS") or {}).get("init_command", ""))
+    if re.search(r"journal_mode\s*=\s*'?wal", init_command, re.IGNORECASE):
+        return []
+    return [
+        checks.Warning(
+            f"DATABASES[{alias!r}] is SQLite in its default journal mode: every stored "
+            "message waits for the disk twice and blocks readers, so a server taking "
+            "concurrent chats answers more slowly.",
+            hint=f'Add "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" '
+            f'to DATABASES[{alias!r}]["OPTIONS"], or use PostgreSQL (see the deployment docs).',
+            id="sophie_chat.W031",
+        )
+    ]
+
+
+def _sophie_database() -> str | None:
+    """The alias Sophie's conversations are written to, None if it is not configured."""
+    from django.db import router
+
+    from sophie_chat.models import ChatMessage
+
+    alias = router.db_for_write(ChatMessage)
+    return alias if alias in settings.DATABASES else None
+
+
+@checks.register()
 def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     if "channels" not in settings.INSTALLED_APPS and "daphne" not in settings.INSTALLED_APPS:
