@@ -1,6 +1,6 @@
 """``python -m benchmarks``: the side-by-side benchmark (see docs/performance.md).
 
-python -m benchmarks             # the full run (about 15 minutes), into docs/performance/
+python -m benchmarks             # the full run (about 25 minutes), into docs/performance/
 python -m benchmarks soak        # the 10-minute soak, added to the same results
 python -m benchmarks all         # both
 python -m benchmarks report      # re-make results.md and performance.png from results.json
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         "--database",
         choices=("postgres", "sqlite"),
         default="postgres",
-        help="PostgreSQL (BENCH_POSTGRES_URL or DATABASE_URL, else 127.0.0.1) or SQLite WAL",
+        help="the tuned configuration's: PostgreSQL (BENCH_POSTGRES_URL or DATABASE_URL, "
+        "else 127.0.0.1) or SQLite WAL; the deployment configuration's is always PostgreSQL",
     )
     parser.add_argument("--database-name", default="bench_sophie")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the load scenarios")

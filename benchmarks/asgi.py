@@ -1,9 +1,10 @@
 """The ASGI application of every server under test.
 
-The three configurations share the whole stack (uvicorn, Channels' origin
-check and auth middleware, URL routing, the channel layer); only the
-consumer differs: Sophie at ``ws/chat/``, the bare consumer at ``ws/bare/``,
-the naive one at ``ws/naive/``.
+Every configuration shares this stack (uvicorn, Channels' origin check and
+auth middleware, URL routing); the consumer differs, Sophie at ``ws/chat/``,
+the bare consumer at ``ws/bare/``, the naive one at ``ws/naive/``, and the
+settings (:mod:`benchmarks.configurations`): the channel layer, the
+database, the caches, ``SOPHIE_CHAT``.
 """
 
 import os

@@ -1,8 +1,10 @@
 """Start the fake model and the servers, run the scenarios side by side, keep the numbers.
 
-Every configuration (Sophie, the bare consumer, the naive consumer) runs in
-its own uvicorn process with the same flags and the same Django project; the
-load generator and the fake model are processes of their own. A scenario
+Every configuration (Sophie as the quickstart, the deployment page and the
+benchmark's tuned settings configure her, the bare consumer, the naive
+consumer: :mod:`benchmarks.configurations`) runs in its own uvicorn process
+with the same flags; the load generator and the fake model are processes of
+their own. A scenario
 runs in rounds; each round runs every configuration once, in a rotated
 order, so that whatever else the machine does falls on all of them alike.
 """
@@ -13,6 +15,8 @@ import contextlib
 import json
 import os
 import platform
+import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -35,10 +39,14 @@ from tests.support.processes import (
     project_env,
 )
 
+from benchmarks.configurations import CONFIGURATIONS, make_quickstart_site
 from benchmarks.serve import uvicorn_flags
 
 KNOWLEDGE_FILE = ROOT / "example_project" / "knowledge" / "home_services.json"
 ROUTES = {"sophie": "ws/chat/", "bare": "ws/bare/", "naive": "ws/naive/"}
+#: Sophie's configurations and the baselines, side by side in the load scenarios.
+LOAD_CONFIGS = ("quickstart", "deployment", "tuned", "bare", "naive")
+CHAT_CONFIGS = ("quickstart", "deployment", "tuned", "bare", "bare-redis", "naive")
 READY_TIMEOUT = 60.0
 # The answer's words: the fake model answers ``tokens`` of them, one delta each.
 ANSWER_WORDS = (
@@ -66,7 +74,7 @@ class Scenario:
     messages: int = 0
     rate: float = 0.0
     rounds: int = 3
-    configs: tuple[str, ...] = ("sophie", "bare", "naive")
+    configs: tuple[str, ...] = LOAD_CONFIGS
     kind: str = "load"  # "load", or "idle": connect and hold
 
     def loadgen_args(self) -> list[str]:
@@ -97,6 +105,14 @@ def full_scenarios(rounds: int = 3) -> list[Scenario]:
             rounds=rounds,
         ),
         Scenario(
+            "visits",
+            "Model answering instantly; 100 sessions of 5 messages each, closed loop",
+            INSTANT,
+            sessions=100,
+            messages=5,
+            rounds=rounds,
+        ),
+        Scenario(
             "chat",
             "Realistic model (200 ms to first token, 10 ms a token, 20 tokens); "
             "1,000 sessions chatting, 12.5 messages/s offered",
@@ -105,6 +121,8 @@ def full_scenarios(rounds: int = 3) -> list[Scenario]:
             duration=80,
             rate=12.5,
             rounds=max(2, rounds - 1),
+            # The floor on channels-redis too: the deployment configuration's.
+            configs=CHAT_CONFIGS,
         ),
         Scenario(
             "idle",
@@ -112,7 +130,7 @@ def full_scenarios(rounds: int = 3) -> list[Scenario]:
             REALISTIC,
             sessions=10_000,
             rounds=1,
-            configs=("sophie", "bare"),
+            configs=("tuned", "bare"),
             kind="idle",
         ),
     ]
@@ -122,6 +140,7 @@ def quick_scenarios() -> list[Scenario]:
     """The CI smoke run: every path of the full run, with tiny numbers."""
     return [
         Scenario("throughput", "smoke: instant model", INSTANT, sessions=3, duration=1, rounds=1),
+        Scenario("visits", "smoke: 2 messages each", INSTANT, sessions=3, messages=2, rounds=1),
         Scenario(
             "chat",
             "smoke: realistic model",
@@ -130,6 +149,7 @@ def quick_scenarios() -> list[Scenario]:
             duration=1,
             rate=10,
             rounds=1,
+            configs=CHAT_CONFIGS,
         ),
         Scenario(
             "idle",
@@ -137,7 +157,7 @@ def quick_scenarios() -> list[Scenario]:
             INSTANT,
             sessions=50,
             rounds=1,
-            configs=("sophie", "bare"),
+            configs=("tuned", "bare"),
             kind="idle",
         ),
     ]
@@ -185,11 +205,17 @@ def database_url(kind: str, name: str, workdir: Path) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
 
 
-def database_version(url: str) -> str:
+def redis_url() -> str:
+    """The Redis database of the deployment configuration (keys of a run are prefixed)."""
+    url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL", "")
+    return url if url.startswith(("redis://", "rediss://")) else "redis://127.0.0.1:6379/0"
+
+
+def database_version(url: str, how: str = "WAL, synchronous=NORMAL") -> str:
     if url.startswith("sqlite"):
         import sqlite3
 
-        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
+        return f"SQLite {sqlite3.sqlite_version} ({how})"
     import psycopg
 
     with psycopg.connect(url) as connection:
@@ -205,6 +231,8 @@ class Bench:
     """Everything one run started; :meth:`close` stops it all."""
 
     workdir: Path
+    #: The tuned configuration's database ("postgres" or "sqlite"); the deployment
+    #: configuration's is always PostgreSQL, the quickstart's the site's SQLite file.
     database: str = "postgres"
     database_name: str = "bench_sophie"
     processes: list[ServerProcess] = field(default_factory=list)
@@ -212,6 +240,13 @@ class Bench:
     db_url: str = ""
     #: Warm servers up before measuring (off for the smoke run, which measures nothing).
     warm: bool = True
+    #: The documented configurations': the ``settings.py`` of the site the quickstart's
+    #: steps made, the deployment's PostgreSQL database and Redis, the run's key prefix.
+    site_settings: Path | None = None
+    deployment_db_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = ""
+    prepared: set[str] = field(default_factory=set)
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -219,20 +254,65 @@ class Bench:
         # The tests' fake OpenAI server, keeping no requests (a soak sends thousands).
         self.model = start_fake_openai(self.workdir, reply=answer(20), api_key=None, record=False)
         self.processes.append(self.model.process)
-        # One process migrates and loads the demo's knowledge base.
-        prepare_database(self.django_env(), KNOWLEDGE_FILE)
+        self.prepare("tuned")
+
+    def prepare(self, profile: str) -> None:
+        """Make the database of a configuration's settings, once: migrated, the demo's
+        knowledge loaded (by one process: each start of Django costs seconds)."""
+        if profile in self.prepared:
+            return
+        if profile in ("quickstart", "deployment") and self.site_settings is None:
+            site = self.workdir / "quickstart-site"
+            shutil.rmtree(site, ignore_errors=True)
+            self.site_settings = make_quickstart_site(site)
+        if profile == "deployment":
+            self.deployment_db_url = database_url(
+                "postgres", f"{self.database_name}_deployment", self.workdir
+            )
+            self.redis_url = redis_url()
+            self.redis_prefix = f"sophie-bench-{secrets.token_hex(4)}"
+            import redis
+
+            redis.Redis.from_url(self.redis_url, socket_connect_timeout=2).ping()
+        prepare_database(self.django_env(profile), KNOWLEDGE_FILE)
+        self.prepared.add(profile)
+
+    def describe_database(self, profile: str) -> str:
+        """The database a configuration's settings use, described."""
+        if profile == "quickstart":
+            return database_version("sqlite:", "startproject's file, default journal")
+        if profile == "deployment":
+            return database_version(self.deployment_db_url) + " (the page's pool)"
+        return database_version(self.db_url)
 
     @property
     def model_url(self) -> str:
         assert self.model is not None, "the bench is not started"
         return self.model.url
 
-    def django_env(self) -> dict[str, str]:
-        return project_env(
+    def django_env(self, profile: str = "tuned") -> dict[str, str]:
+        env = project_env(
             DJANGO_SETTINGS_MODULE="benchmarks.settings",
+            BENCH_SETTINGS=profile,
             BENCH_DATABASE_URL=self.db_url,
             BENCH_MODEL_URL=self.model_url,
         )
+        if profile != "tuned":
+            # The quickstart's settings read the key, the SDK the address.
+            env.update(
+                BENCH_SITE_SETTINGS=str(self.site_settings),
+                OPENAI_API_KEY="sk-bench",
+                OPENAI_BASE_URL=self.model_url,
+            )
+        if profile == "deployment":
+            # What the deployment page's block reads; its answers go to the same Redis.
+            env.pop("REDIS_CACHE_URL", None)
+            env.update(
+                REDIS_URL=self.redis_url,
+                DATABASE_URL=self.deployment_db_url,
+                BENCH_REDIS_PREFIX=self.redis_prefix,
+            )
+        return env
 
     def set_model(self, config: Mapping[str, float]) -> None:
         """Make the fake model answer as ``config`` says (see :data:`INSTANT`)."""
@@ -243,19 +323,21 @@ class Bench:
             token_delay=config["token_ms"] / 1000,
         )
 
-    def start_server(self, name: str) -> Server:
-        return self.start_servers([name])[name]
+    def start_server(self, config: str, tag: str = "") -> Server:
+        return self.start_servers([config], tag)[config]
 
-    def start_servers(self, names: list[str]) -> dict[str, Server]:
-        """One server per name, started side by side; returned once all answer."""
+    def start_servers(self, configs: list[str], tag: str = "") -> dict[str, Server]:
+        """One server per configuration, started side by side; returned once all answer."""
         servers = {}
-        for name in names:
+        for name in configs:
+            config = CONFIGURATIONS[name]
+            self.prepare(config.settings)
             port = free_port()
             process = ServerProcess(
-                f"server ({name})",
+                f"server ({tag}{name})",
                 [sys.executable, "-m", "benchmarks.serve", "--port", str(port)],
-                env=self.django_env(),
-                log_path=self.workdir / f"server-{name}-{port}.log",
+                env=self.django_env(config.settings),
+                log_path=self.workdir / f"server-{tag}{name}-{port}.log",
             )
             self.processes.append(process)
             servers[name] = Server(name, port, process)
@@ -281,6 +363,7 @@ def answer(tokens: int) -> str:
 
 @dataclass
 class Server:
+    #: The configuration it serves (:data:`benchmarks.configurations.CONFIGURATIONS`).
     name: str
     port: int
     process: ServerProcess
@@ -288,8 +371,8 @@ class Server:
     def health(self) -> dict[str, Any]:
         return http_json("GET", f"http://127.0.0.1:{self.port}/chat/health/")
 
-    def url(self, config: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/{ROUTES[config]}"
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/{ROUTES[CONFIGURATIONS[self.name].consumer]}"
 
     def wait_idle(self, timeout: float = 60) -> None:
         """Wait until Sophie's consumers of earlier segments have all closed."""
@@ -409,9 +492,9 @@ def git_revision() -> str:
     return revision + ("+changes" if dirty else "")
 
 
-def warm_up(server: Server, config: str, sessions: int = 5) -> None:
+def warm_up(server: Server, sessions: int = 5) -> None:
     """A few conversations, unmeasured: imports, connections and caches are made first."""
-    run_loadgen(server.url(config), ["--sessions", str(sessions), "--messages", "2"], server)
+    run_loadgen(server.url(), ["--sessions", str(sessions), "--messages", "2"], server)
     server.wait_idle()
 
 
@@ -428,7 +511,7 @@ def run_load_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenar
             server = servers[config]
             server.wait_idle()
             log(f"{scenario.name} round {round_number + 1}/{scenario.rounds}: {config}")
-            result = run_loadgen(server.url(config), scenario.loadgen_args(), server)
+            result = run_loadgen(server.url(), scenario.loadgen_args(), server)
             result.update(config=config, round=round_number, rss_kib=rss_kib(server.process.pid))
             log(
                 f"  {result['replies']} replies, {result['replies_per_s']}/s, "
@@ -443,12 +526,12 @@ def run_idle_scenario(bench: Bench, scenario: Scenario) -> list[dict]:
     """Per config: a fresh server, warmed up, then ``sessions`` idle sessions held."""
     bench.set_model(scenario.model)
     segments = []
-    fresh = bench.start_servers([f"idle-{config}" for config in scenario.configs])
+    fresh = bench.start_servers(list(scenario.configs), tag="idle-")
     for config in scenario.configs:
-        server = fresh[f"idle-{config}"]
+        server = fresh[config]
         try:
             if bench.warm:
-                warm_up(server, config)
+                warm_up(server)
                 time.sleep(1)
             before = rss_kib(server.process.pid)
             log(f"idle: {config}, {scenario.sessions} sessions, RSS before {before} KiB")
@@ -457,7 +540,7 @@ def run_idle_scenario(bench: Bench, scenario: Scenario) -> list[dict]:
                 time.sleep(3)  # let the last handshakes and session rows settle
                 return {"rss_kib": rss_kib(server.process.pid)}
 
-            result = run_loadgen(server.url(config), scenario.loadgen_args(), server, held)
+            result = run_loadgen(server.url(), scenario.loadgen_args(), server, held)
             after = result.get("held", {}).get("rss_kib", 0)
             connected = result["connected"]
             result.update(
@@ -472,6 +555,26 @@ def run_idle_scenario(bench: Bench, scenario: Scenario) -> list[dict]:
         finally:
             bench.stop(server.process)
     return segments
+
+
+def describe(bench: Bench, name: str, server: Server | None) -> dict[str, Any]:
+    """What a configuration is, for the table: which settings, database, model transport."""
+    config = CONFIGURATIONS[name]
+    bench.prepare(config.settings)
+    described = {
+        "label": config.label,
+        "description": config.description,
+        "settings": config.settings,
+        "consumer": config.consumer,
+        # The baselines store nothing.
+        "database": "-",
+    }
+    if config.consumer == "sophie":
+        described["database"] = bench.describe_database(config.settings)
+        if server is not None:
+            # As the running server reports it: aiohttp only when it is installed.
+            described["http_client"] = server.health().get("llm", {}).get("http_client")
+    return described
 
 
 def run(scenarios: list[Scenario], *, bench: Bench, command: str) -> dict[str, Any]:
@@ -491,12 +594,18 @@ def run(scenarios: list[Scenario], *, bench: Bench, command: str) -> dict[str, A
     servers: dict[str, Server] = {}
     try:
         results["database"] = database_version(bench.db_url)
+        used = list(dict.fromkeys(c for s in scenarios for c in s.configs))
         load_scenarios = [s for s in scenarios if s.kind == "load"]
         if load_scenarios:
-            servers = bench.start_servers(sorted({c for s in load_scenarios for c in s.configs}))
-            for config, server in servers.items():
+            servers = bench.start_servers(
+                list(dict.fromkeys(c for s in load_scenarios for c in s.configs))
+            )
+            for server in servers.values():
                 if bench.warm:
-                    warm_up(server, config)
+                    warm_up(server)
+        results["configurations"] = {
+            name: describe(bench, name, servers.get(name)) for name in used
+        }
         for scenario in scenarios:
             if scenario.kind == "idle":
                 segments = run_idle_scenario(bench, scenario)
@@ -548,9 +657,9 @@ def soak(
     try:
         result["database"] = database_version(bench.db_url)
         bench.set_model(REALISTIC)
-        server = bench.start_server("soak")
+        server = bench.start_server("tuned", tag="soak-")
         if bench.warm:
-            warm_up(server, "sophie")
+            warm_up(server)
         begin = time.monotonic()
         stop = threading.Event()
 
@@ -568,7 +677,7 @@ def soak(
                 left = seconds - (time.monotonic() - begin)
                 duration = max(1.0, min(wave_seconds, left - 2))
                 wave = run_loadgen(
-                    server.url("sophie"),
+                    server.url(),
                     [
                         "--sessions",
                         str(sessions),

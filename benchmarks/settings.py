@@ -2,16 +2,29 @@
 
 Environment (set by :mod:`benchmarks.runner`):
 
+``BENCH_SETTINGS``
+    the configuration's settings: ``tuned`` (the default, below),
+    ``quickstart`` or ``deployment`` (the documented configurations, read
+    from the docs by :mod:`benchmarks.configurations`).
 ``BENCH_DATABASE_URL``
+    the tuned configuration's database:
     ``postgres://user@host:port/bench_sophie`` or ``sqlite:////path/bench.sqlite3``.
 ``BENCH_MODEL_URL``
-    the fake model's base URL, ending in ``/v1``.
+    the fake model's base URL, ending in ``/v1`` (the documented
+    configurations read ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``, as the
+    quickstart says).
+``BENCH_SITE_SETTINGS``, ``BENCH_REDIS_PREFIX``, ``REDIS_URL``, ``DATABASE_URL``
+    the documented configurations': the ``settings.py`` of the site made by
+    the quickstart's steps, the prefix of the run's Redis keys, and what the
+    deployment page's block reads.
 
-What differs from Sophie's defaults, and why:
+What the tuned configuration changes from Sophie's defaults, and why:
 
 * the rate limit is an allowance of 1,000,000 messages a minute, and the
   connection caps are 50,000, because every simulated visitor connects from
-  127.0.0.1: the benchmark measures the cost of limiting, never a refusal;
+  127.0.0.1: the benchmark measures the cost of limiting, never a refusal
+  (the documented configurations get the same, and nothing else:
+  :func:`benchmarks.configurations.layers`);
 * the database connection is persistent (``CONN_MAX_AGE = None``): Django's
   default of 0 opens a new connection for every unit of work;
 * SQLite runs in WAL mode with ``synchronous=NORMAL``.
@@ -21,10 +34,12 @@ local-memory cache (response cache and rate limiter), the database knowledge
 source, the OpenAI backend (the official SDK, over aiohttp when
 ``benchmarks/requirements.txt`` is installed) pointed at the fake model.
 The rest (language, time zone, caches, silenced checks) is the test suite's
-base, ``tests/support/settings.py``.
+base, ``tests/support/settings.py``, for every configuration: only the chat's
+apps, ``DEBUG`` off.
 """
 
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 from tests.support.settings import *  # noqa: F403
@@ -89,5 +104,17 @@ SOPHIE_CHAT = {
     # The runner reads the open connections from chat/health/.
     "HEALTH_DETAILS": True,
 }
+
+PROFILE = os.environ.get("BENCH_SETTINGS", "tuned")
+if PROFILE != "tuned":
+    from benchmarks.configurations import benchmark_settings
+
+    globals().update(
+        benchmark_settings(
+            PROFILE,
+            Path(os.environ["BENCH_SITE_SETTINGS"]),
+            redis_prefix=os.environ.get("BENCH_REDIS_PREFIX", "sophie-bench"),
+        )
+    )
 
 LOGGING = server_logging("WARNING")
