@@ -442,7 +442,7 @@ def markdown(results: dict[str, Any], soak: dict[str, Any] | None) -> str:
     if soak and growth:
         lines += [
             "",
-            f"### Soak: {soak['seconds'] / 60:.0f} minutes of steady load on Sophie",
+            f"### Soak: {soak['seconds'] / 60:.0f} minutes of steady load on Sophie, tuned",
             "",
             f"{soak['sessions']:,} sessions a wave, {soak['rate']:g} messages/s, new sessions "
             f"every {soak['wave_seconds']:g} s; realistic model. RSS after warm-up "
