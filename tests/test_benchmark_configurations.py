@@ -10,7 +10,9 @@ that those are the ones docs/performance.md lists.
 from __future__ import annotations
 
 import copy
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,17 @@ from benchmarks.configurations import (
 )
 
 from tests.production import recipe
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, project_env, run_command
 from tests.support.quickstart import QUICKSTART, Edit, Quickstart
 
 REDIS = "redis://127.0.0.1:6379/9"
 DATABASE = "postgres://bench:secret@127.0.0.1:5432/bench_sophie_deployment"
+
+
+def named(value: Any) -> str:
+    """Settings as JSON, here and in the server's process: a function by its name, a path
+    as text (the script below does the same)."""
+    return getattr(value, "__qualname__", None) or str(value)
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +160,29 @@ def test_a_change_to_the_pages_changes_the_benchmark(tmp_path, monkeypatch, depl
     assert ran["SOPHIE_CHAT"]["LLM"]["OPTIONS"]["model"] == "gpt-5-nano"
 
 
+@pytest.mark.parametrize("profile", ["quickstart", "deployment"])
+def test_the_benchmarks_django_project_runs_those_settings(site, deployment_env, profile):
+    """``benchmarks.settings``, as a server process imports it."""
+    script = (
+        "import json; from django.conf import settings; print(json.dumps({name: "
+        f"getattr(settings, name) for name in {configurations.TAKEN!r}}}, "
+        "default=lambda value: getattr(value, '__qualname__', None) or str(value)))"
+    )
+    served = run_command(
+        [sys.executable, "-c", script],
+        env=project_env(
+            DJANGO_SETTINGS_MODULE="benchmarks.settings",
+            BENCH_SETTINGS=profile,
+            BENCH_SITE_SETTINGS=str(site),
+            BENCH_REDIS_PREFIX="run",
+            REDIS_URL=REDIS,
+            DATABASE_URL=DATABASE,
+        ),
+    )
+    expected = benchmark_settings(profile, site, redis_prefix="run")
+    assert json.loads(served) == json.loads(json.dumps(expected, default=named))
+
+
 def test_every_layer_is_listed_in_docs_performance(site, deployment_env):
     page = (ROOT / "docs" / "performance.md").read_text()
     for profile in ("quickstart", "deployment"):
@@ -175,8 +206,6 @@ def test_every_configuration_is_labelled_and_served(site):
 
 def test_the_committed_results_are_still_made_into_a_table():
     """``python -m benchmarks report`` on results written before the configurations."""
-    import json
-
     results = json.loads((ROOT / "docs" / "performance" / "results.json").read_text())
     table = report.markdown(copy.deepcopy(results["run"]), results.get("soak"))
     assert "### Targets" in table
