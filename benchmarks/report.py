@@ -15,7 +15,7 @@ from typing import Any
 from benchmarks.configurations import CONFIGURATIONS
 from benchmarks.runner import percentile
 
-# The issues' targets.
+# The targets.
 THROUGHPUT_RATIO = 0.5
 ADDED_TTFD_P99_MS = 20.0
 IDLE_KIB_PER_SESSION = 40.0
@@ -164,7 +164,7 @@ def _cpu_ms(p: dict[str, Any]) -> float | None:
 
 
 def _documented_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 18's: the documented configurations against the naive relay, CPU per turn."""
+    """The targets of the documented configurations: against the naive relay, CPU per turn."""
     rows: list[dict[str, Any]] = []
     visits = scenario(results, "visits")
     if visits and "naive" in visits["configs"]:

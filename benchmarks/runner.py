@@ -4,9 +4,9 @@ Every configuration (Sophie as the quickstart, the deployment page and the
 benchmark's tuned settings configure her, the bare consumer, the naive
 consumer: :mod:`benchmarks.configurations`) runs in its own uvicorn process
 with the same flags; the load generator and the fake model are processes of
-their own. A scenario
-runs in rounds; each round runs every configuration once, in a rotated
-order, so that whatever else the machine does falls on all of them alike.
+their own. A scenario runs in rounds; each round runs every configuration
+once, in a rotated order, so that whatever else the machine does falls on
+all of them alike.
 """
 
 from __future__ import annotations
