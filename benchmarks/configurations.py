@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import global_settings
-from tests.production.recipe import production_settings
-from tests.support.quickstart import QUICKSTART, Edit, Quickstart
+from tests.support.quickstart import DEPLOYMENT, QUICKSTART, Edit, Quickstart, read_blocks
 
 #: The settings a documented configuration takes from its site.
 TAKEN = ("DATABASES", "CHANNEL_LAYERS", "CACHES", "SOPHIE_CHAT")
+#: The section of docs/deployment.md whose Python block is the production settings.
+PRODUCTION_SETTINGS = "Production settings"
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,25 @@ def quickstart_settings(settings_file: Path) -> dict[str, Any]:
     return _site_settings(runpy.run_path(str(settings_file)))
 
 
+def production_settings(page: Path | None = None) -> dict[str, Any]:
+    """The settings the deployment page's production block defines, executed as printed
+    (it reads ``REDIS_URL`` and ``DATABASE_URL``)."""
+    page = page or DEPLOYMENT
+    [block] = [
+        b
+        for b in read_blocks(page)
+        if b.heading == PRODUCTION_SETTINGS and b.language == "python"
+    ]
+    namespace: dict[str, Any] = {"__name__": "deployment_settings"}
+    exec(compile(block.text, str(page), "exec"), namespace)
+    return {name: value for name, value in namespace.items() if name.isupper()}
+
+
 def deployment_settings(settings_file: Path) -> dict[str, Any]:
     """:data:`TAKEN` of the quickstart's site with the deployment page's block added.
 
-    The block is executed as printed (it reads ``REDIS_URL`` and
-    ``DATABASE_URL``); its ``SOPHIE_CHAT`` keys are merged into the site's,
-    as the page says.
+    The block is executed as printed; its ``SOPHIE_CHAT`` keys are merged
+    into the site's, as the page says.
     """
     site = runpy.run_path(str(settings_file))
     page = production_settings()

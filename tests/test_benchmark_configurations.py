@@ -4,7 +4,11 @@
 deployment page configure her (:mod:`benchmarks.configurations`). These
 tests read the pages on their own and check that the servers' settings are
 the pages' settings, with only the benchmark's own needs layered on top, and
-that those are the ones docs/performance.md lists.
+that those are the ones docs/performance.md lists. The deployment page's
+block is read here as the production tests read it
+(:mod:`tests.production.recipe`); the benchmark reads it with the
+quickstart's reader (the benchmark imports nothing of the tests but
+``tests.support``).
 """
 
 from __future__ import annotations
@@ -146,7 +150,7 @@ def test_a_change_to_the_pages_changes_the_benchmark(tmp_path, monkeypatch, depl
     text = recipe.DOCS.read_text()
     assert text.count('"max_size": 8,') == 1
     deployment.write_text(text.replace('"max_size": 8,', '"max_size": 16,'))
-    monkeypatch.setattr(recipe, "DOCS", deployment)
+    monkeypatch.setattr(configurations, "DEPLOYMENT", deployment)
     quickstart = tmp_path / "quickstart.md"
     text = QUICKSTART.read_text()
     assert text.count('"model": "gpt-4o-mini"') == 1
