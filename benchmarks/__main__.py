@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import report, runner
+from benchmarks.configurations import CONFIGURATIONS
 
 DEFAULT_OUT = runner.ROOT / "docs" / "performance"
 
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-name", default="bench_sophie")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the load scenarios")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        choices=sorted(CONFIGURATIONS),
+        help="run only this configuration (repeatable; default: all of each scenario's)",
+    )
     parser.add_argument("--soak-seconds", type=float, default=600)
     parser.add_argument("--workdir", type=Path, default=None, help="logs and SQLite files")
     args = parser.parse_args(argv)
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if args.only:
                     scenarios = [s for s in scenarios if s.name in args.only]
+                if args.config:
+                    scenarios = runner.with_configs(scenarios, args.config)
                 document["run"] = runner.run(scenarios, bench=bench, command=command)
             if args.action in ("soak", "all"):
                 quick = {"sessions": 5, "rate": 5, "wave_seconds": 1, "sample_every": 0.3}

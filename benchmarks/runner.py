@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -161,6 +161,12 @@ def quick_scenarios() -> list[Scenario]:
             kind="idle",
         ),
     ]
+
+
+def with_configs(scenarios: list[Scenario], names: list[str]) -> list[Scenario]:
+    """``scenarios`` with only the configurations ``names`` (those left with none dropped)."""
+    kept = [replace(s, configs=tuple(c for c in s.configs if c in names)) for s in scenarios]
+    return [s for s in kept if s.configs]
 
 
 # Processes --------------------------------------------------------------------------

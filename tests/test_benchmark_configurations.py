@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks import configurations, report
+from benchmarks import configurations, report, runner
 from benchmarks.configurations import (
     CONFIGURATIONS,
     benchmark_settings,
@@ -206,6 +206,15 @@ def test_every_configuration_is_labelled_and_served(site):
     }
     assert len({c.label for c in CONFIGURATIONS.values()}) == len(CONFIGURATIONS)
     assert {c.settings for c in CONFIGURATIONS.values()} == {"quickstart", "deployment", "tuned"}
+
+
+def test_a_run_can_be_limited_to_some_configurations():
+    scenarios = runner.with_configs(runner.full_scenarios(), ["deployment", "naive"])
+    assert {s.name: s.configs for s in scenarios} == {
+        "throughput": ("deployment", "naive"),
+        "visits": ("deployment", "naive"),
+        "chat": ("deployment", "naive"),
+    }
 
 
 def test_the_committed_results_are_still_made_into_a_table():
