@@ -148,8 +148,8 @@ def test_deployment_configuration_runs_the_pages_block(site, deployment_env):
 def test_a_change_to_the_pages_changes_the_benchmark(tmp_path, monkeypatch, deployment_env):
     deployment = tmp_path / "deployment.md"
     text = recipe.DOCS.read_text()
-    assert text.count('"max_size": 8,') == 1
-    deployment.write_text(text.replace('"max_size": 8,', '"max_size": 16,'))
+    assert text.count("max_size=8,") == 1
+    deployment.write_text(text.replace("max_size=8,", "max_size=16,"))
     monkeypatch.setattr(configurations, "DEPLOYMENT", deployment)
     quickstart = tmp_path / "quickstart.md"
     text = QUICKSTART.read_text()
