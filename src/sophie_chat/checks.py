@@ -346,9 +346,9 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 f"DATABASES[{alias!r}] connects to PostgreSQL anew for every unit of "
                 "database work (CONN_MAX_AGE is 0 and there is no connection pool): each "
                 "chat message pays for several connection set-ups.",
-                hint=f'Give DATABASES[{alias!r}]["OPTIONS"] a "pool" (Django 5.1+, with '
-                '"check": sophie_chat.db.check_pooled_connection) as the deployment docs '
-                "show, or set CONN_MAX_AGE to None or a number of seconds.",
+                hint=f'Give DATABASES[{alias!r}]["OPTIONS"] a "pool" made by '
+                "sophie_chat.db.pool_options(...), with CONN_HEALTH_CHECKS = True, as the "
+                "deployment docs show, or set CONN_MAX_AGE to None or a number of seconds.",
                 id="sophie_chat.W030",
             )
         ]
