@@ -60,6 +60,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors.extend(_check_lengths(config, valid))
     errors.extend(_check_response_cache(config, valid))
     errors.extend(_check_turn_lock(config, valid))
+    errors.extend(_check_ip_budget(config, valid))
     errors.extend(_check_callables(config, valid))
     errors.extend(_check_operations(config, valid))
     errors.extend(_check_prompts(config, valid))
@@ -244,6 +245,23 @@ def _check_response_cache(config: dict[str, Any], valid: set[str]) -> list[check
             )
         ]
     return []
+
+
+def _check_ip_budget(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    """W051: an IP budget whose answers each hold all that is left of it."""
+    if "DAILY_TOKEN_BUDGET_IP" not in valid or "MAX_ANSWER_TOKENS" not in valid:
+        return []
+    if config["DAILY_TOKEN_BUDGET_IP"] is None or config["MAX_ANSWER_TOKENS"] is not None:
+        return []
+    return [
+        checks.Warning(
+            'SOPHIE_CHAT["DAILY_TOKEN_BUDGET_IP"] is set without MAX_ANSWER_TOKENS: while '
+            "an answer is written it holds all that is left of its address's budget, so "
+            "other visitors behind the same address are refused until it ends.",
+            hint='Set SOPHIE_CHAT["MAX_ANSWER_TOKENS"] well below the IP budget, e.g. 800.',
+            id="sophie_chat.W051",
+        )
+    ]
 
 
 def _check_turn_lock(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:

@@ -1,4 +1,4 @@
-"""sophie_chat.W030 and W031: database settings that make every chat message slower."""
+"""sophie_chat.W030, W031 and W051: settings that make visitors wait or get refused."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from django.core.checks.registry import registry
 from django.test import override_settings
 
 from sophie_chat.checks import check_database, check_sqlite_journal
+from tests.support.checks import BASE
+from tests.support.checks import ids as check_ids
 
 POSTGRES = {"ENGINE": "django.db.backends.postgresql", "NAME": "site"}
 SQLITE = {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}
@@ -68,3 +70,19 @@ def test_w031_is_a_deploy_check_only():
     assert check_sqlite_journal not in registry.get_checks(include_deployment_checks=False)
     assert check_sqlite_journal in registry.get_checks(include_deployment_checks=True)
     assert check_database in registry.get_checks(include_deployment_checks=False)
+
+
+def test_w051_an_ip_budget_without_max_answer_tokens():
+    assert "sophie_chat.W051" in check_ids(SOPHIE_CHAT={**BASE, "DAILY_TOKEN_BUDGET_IP": 20_000})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"DAILY_TOKEN_BUDGET_IP": 20_000, "MAX_ANSWER_TOKENS": 800},
+        {"DAILY_TOKEN_BUDGET_USER": 50_000},
+        {},
+    ],
+)
+def test_w051_not_with_max_answer_tokens_or_without_an_ip_budget(extra):
+    assert "sophie_chat.W051" not in check_ids(SOPHIE_CHAT={**BASE, **extra})
