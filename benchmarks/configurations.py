@@ -226,6 +226,11 @@ def layers(profile: str, settings: Mapping[str, Any], *, redis_prefix: str) -> l
         ),
         Layer(("SOPHIE_CHAT", "RATE_LIMIT", "OPTIONS", "burst"), None, "idem"),
         Layer(
+            ("SOPHIE_CHAT", "SESSION_START_RATE"),
+            None,
+            "thousands of sessions start from 127.0.0.1 within seconds",
+        ),
+        Layer(
             ("SOPHIE_CHAT", "HEALTH_DETAILS"),
             True,
             "the runner reads the open connections from chat/health/",
