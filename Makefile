@@ -36,7 +36,7 @@ help:
 	@echo "             Python 3.12 and Django 6.1 (TOX_ENV=py311-django52 for another environment)"
 	@echo "make docs  - build the documentation as CI does (warnings are errors) into docs/_build/html"
 	@echo "make test  - run the whole test suite (every Python and Django), lint and docs build"
-	@echo "make bench - the side-by-side benchmark (~15 min) into docs/performance; bench-soak: the 10-min soak"
+	@echo "make bench - the side-by-side benchmark (~25 min) into docs/performance; bench-soak: the 10-min soak"
 
 .venv/bin/python:
 	@test -n "$(PYTHON)" || { echo "No Python 3.11 or newer found on PATH." >&2; exit 1; }
