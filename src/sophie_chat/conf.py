@@ -194,6 +194,30 @@ SETTINGS: tuple[Setting, ...] = (
         },
         example='{"FIELDS": ["service", "name", "phone"], "NOTIFY": ["sales@example.com"]}',
     ),
+    # Handoff to a person (docs/handoff.md): business hours, waiting, whom it e-mails.
+    Setting(
+        "HANDOFF",
+        {
+            "ENABLED": bool,
+            "TIMEZONE": str | None,
+            "HOURS": dict[str, list[list[str]]],
+            "HOLIDAYS": list[str],
+            "WAIT_TIMEOUT": float,
+            "NOTIFY": list[str],
+            "AGENT_IDLE": float,
+        },
+        {
+            "ENABLED": False,
+            "TIMEZONE": None,
+            "HOURS": {},
+            "HOLIDAYS": [],
+            "WAIT_TIMEOUT": 300,
+            "NOTIFY": [],
+            "AGENT_IDLE": 300,
+        },
+        gt=0,
+        example='{"ENABLED": True, "HOURS": {"mon": [("09:00", "18:00")]}}',
+    ),
 )
 
 #: Each setting's default, by name (the description above, as a plain dict).

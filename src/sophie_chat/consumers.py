@@ -59,9 +59,7 @@ logger = logging.getLogger(__name__)
 MAX_RECORDED_ERRORS_PER_CONNECTION = 50
 
 
-def group_name(session_id: str) -> str:
-    """The channel group of a session; derived from its id, never taken from a client."""
-    return f"sophie_chat.session.{session_id.replace('-', '')}"
+group_name = groups.session_group
 
 
 def pick_locale(scope: dict[str, Any]) -> str:

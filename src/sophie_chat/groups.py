@@ -113,6 +113,21 @@ def _layer_failed(layer: Any, what: str, exc: BaseException) -> _Outage:
     return _outage
 
 
+def session_group(session_id: str) -> str:
+    """The channel group of a session; derived from its id, never taken from a client."""
+    return f"sophie_chat.session.{session_id.replace('-', '')}"
+
+
+async def send(layer: Any, group: str, event: dict[str, Any]) -> None:
+    """Send ``event`` to ``group`` from outside a connection (a service). Never raises."""
+    if layer is None:
+        return
+    try:
+        await _twice(lambda: layer.group_send(group, event))
+    except Exception as exc:
+        _layer_failed(layer, "group_send", exc)
+
+
 async def join(member: GroupMember, group: str) -> None:
     """Put ``member`` in ``group`` (leaving its previous group). Never raises."""
     layer = member.channel_layer

@@ -170,6 +170,15 @@ class ChatMessage(models.Model):
     # The response cache entry this answer filled, so that deleting the
     # conversation can delete the cached copy too (never sent to clients).
     cache_key = models.CharField(_("response cache key"), max_length=200, blank=True)
+    #: The staff member who wrote a message of role ``agent`` (docs/handoff.md).
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
 
     class Meta:
         verbose_name = _("message")
@@ -495,6 +504,15 @@ class Lead(models.Model):
     email = models.EmailField(_("e-mail"), blank=True)
     details = models.TextField(_("details"), blank=True)
     locale = models.CharField(_("language"), max_length=16, blank=True)
+    #: Where the lead came from: ``capture_lead``, or a message left for the staff
+    #: when nobody could take the conversation (``handoff``, docs/handoff.md).
+    source = models.CharField(
+        _("source"),
+        max_length=16,
+        choices=[("tool", _("Lead capture")), ("handoff", _("Message for the team"))],
+        default="tool",
+        db_index=True,
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
 
     class Meta:
@@ -504,3 +522,82 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.email or self.phone} · {self.service}".strip(" ·")
+
+
+class Handoff(models.Model):
+    """A visitor's request to talk to a person, and what became of it (docs/handoff.md).
+
+    Each state change is one conditional UPDATE (:mod:`sophie_chat.handoff`):
+    two agents claiming at once, or a claim racing the wait timeout, have
+    exactly one winner, across processes. A conversation has at most one
+    open (``waiting`` or ``active``) handoff.
+    """
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("Waiting for a person")
+        ACTIVE = "active", _("With a person")
+        ENDED = "ended", _("Ended by the agent")
+        UNAVAILABLE = "unavailable", _("Out of hours")
+        CANCELLED = "cancelled", _("Cancelled by the visitor")
+        ABANDONED = "abandoned", _("Nobody answered in time")
+
+    #: States in which the conversation is with (or waiting for) a person.
+    OPEN = (State.WAITING, State.ACTIVE)
+
+    session = models.ForeignKey(
+        ChatSession,
+        on_delete=models.CASCADE,
+        related_name="handoffs",
+        verbose_name=_("conversation"),
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.WAITING, db_index=True
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    first_reply_at = models.DateTimeField(_("first reply"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    #: When the team is back, told to a visitor nobody could take.
+    opens_at = models.DateTimeField(_("team back at"), null=True, blank=True)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sophie_chat_handoffs",
+        verbose_name=_("agent"),
+    )
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ended by"),
+    )
+    #: The visitor's rating of the person (the satisfaction prompt after an ended handoff).
+    satisfaction_score = models.PositiveSmallIntegerField(
+        _("satisfaction with the person"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+    )
+
+    class Meta:
+        verbose_name = _("handoff")
+        verbose_name_plural = _("handoffs")
+        ordering = ["-requested_at"]
+        permissions = [("handle_conversation", _("Can take over conversations from Sophie"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=Q(state__in=["waiting", "active"]),
+                name="sophie_handoff_one_open",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "requested_at"], name="sophie_handoff_queue_idx")]
+
+    def __str__(self) -> str:
+        when = f"{self.requested_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_state_display()} · {when} · {self.session_id}"

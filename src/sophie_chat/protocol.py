@@ -371,6 +371,9 @@ def message_object(message: StoredMessage) -> dict[str, Any]:
     if message.reply_to:
         data["reply_to"] = message.reply_to
     metadata = dict(message.metadata)
+    if message.role == "agent":
+        # Who answered, as the visitor may see it (docs/handoff.md).
+        data["agent"] = metadata.pop("agent", None) or {"name": ""}
     if message.role == "assistant":
         metadata.setdefault("sources", [])
         metadata.setdefault("cached", False)
@@ -493,6 +496,27 @@ def confirm_request_frame(
 
 def confirm_closed_frame(confirmation_id: str, outcome: str) -> dict[str, Any]:
     return {"type": "confirm_closed", "confirmation_id": confirmation_id, "outcome": outcome}
+
+
+def handoff_frame(
+    state: str,
+    *,
+    agent: dict[str, str] | None = None,
+    position: int | None = None,
+    opens_at: datetime | None = None,
+    cancelled: bool = False,
+) -> dict[str, Any]:
+    """The conversation's handoff state (docs/protocol.md, "Handoff to a person")."""
+    frame: dict[str, Any] = {"type": "handoff", "state": state}
+    if agent is not None:
+        frame["agent"] = agent
+    if position is not None:
+        frame["position"] = position
+    if opens_at is not None:
+        frame["opens_at"] = opens_at.isoformat()
+    if cancelled:
+        frame["cancelled"] = True
+    return frame
 
 
 def pong_frame() -> dict[str, Any]:

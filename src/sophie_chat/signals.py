@@ -16,3 +16,10 @@ user_conversations_collected = Signal()
 #: Sent from a database thread: receivers may use the ORM synchronously.
 #: Hand the lead to a CRM here.
 lead_captured = Signal()
+
+#: Sent when a visitor asks for a person (docs/handoff.md, "Notifications"),
+#: with ``handoff`` (the :class:`~sophie_chat.models.Handoff`; its ``state``
+#: is ``waiting``, or ``unavailable`` out of business hours). Sent from a
+#: database thread once the handoff is stored: receivers may use the ORM
+#: synchronously, and should hand slow work (a webhook) to a task queue.
+handoff_requested = Signal()
