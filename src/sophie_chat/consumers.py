@@ -21,12 +21,13 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
-from sophie_chat import conf, engine, flights, groups, metrics, protocol, store
+from sophie_chat import conf, engine, flights, groups, handoff, metrics, protocol, store
 from sophie_chat.connections import registry
 from sophie_chat.context import resolve_user_type
 from sophie_chat.exceptions import (
@@ -129,6 +130,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.counted_as: str | None = None
         self.recorded_errors = 0
         self.group: str | None = None
+        #: The session's open handoff as last read; None: not read since it last changed.
+        self.handoff: tuple[handoff.OpenHandoff | None] | None = None
         self.locale = pick_locale(self.scope)
         user = self.scope.get("user")
         self.user = user
@@ -190,7 +193,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "max_context_size_bytes": conf.get("MAX_CONTEXT_SIZE_BYTES"),
                 "max_frame_bytes": conf.get("MAX_FRAME_BYTES"),
             },
-            features={"tools": tool_registry.enabled()},
+            features={"tools": tool_registry.enabled(), "handoff": handoff.enabled()},
         )
 
     async def disconnect(self, code: int) -> None:
@@ -268,6 +271,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case protocol.Typing():
                 if self.session is not None:
                     await self.to_group(protocol.typing_frame(frame.is_typing, "user"))
+                    await self.typing_to_agent(frame.is_typing)
             case protocol.Feedback():
                 session = self.require_session()
                 await store.store_feedback(
@@ -277,9 +281,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case protocol.SessionRate():
                 session = self.require_session()
                 await store.rate_session(session.id, frame.score, frame.comment)
+                if handoff.enabled():
+                    # After a person's conversation, the rating is theirs too (human CSAT).
+                    await handoff.rate_person(session.id, frame.score)
                 await self.send_frame(protocol.ack_frame("session_rate"))
             case protocol.Confirm():
                 await self.confirm(frame)
+            case protocol.HandoffRequest() | protocol.HandoffCancel():
+                await self.handoff_request(frame)
+            case protocol.HandoffLeaveMessage():
+                await self.leave_message(frame)
             case protocol.SessionClose():
                 session = self.require_session()
                 await store.close_session(session.id)
@@ -305,6 +316,54 @@ class ChatConsumer(AsyncWebsocketConsumer):
         closed = protocol.confirm_closed_frame(frame.confirmation_id, outcome)
         await self.send_frame(closed)
         await self.to_group(closed)
+
+    async def handoff_request(
+        self, frame: protocol.HandoffRequest | protocol.HandoffCancel
+    ) -> None:
+        """Ask for a person, or stop waiting; this tab and every other hear the state."""
+        if not handoff.enabled():
+            raise InvalidMessage(_("Talking to a person is not available here."))
+        if self.session is None:
+            await self.start_session(None)
+        session = self.require_session()
+        self.handoff = None
+        if isinstance(frame, protocol.HandoffRequest):
+            found = await handoff.request(session, reason=frame.reason, origin=self.channel_name)
+            await self.send_frame(await handoff.state_frame(found))
+            return
+        if await handoff.cancel(session, origin=self.channel_name):
+            await self.send_frame(protocol.handoff_frame("ended", cancelled=True))
+            return
+        # Nothing was waiting (claimed meanwhile, say): this tab hears how things stand.
+        state = await handoff.session_state(session.id)
+        await self.send_frame(state or protocol.handoff_frame("ended"))
+
+    async def leave_message(self, frame: protocol.HandoffLeaveMessage) -> None:
+        """Store a message for the team (a visitor nobody could take)."""
+        if not handoff.enabled():
+            raise InvalidMessage(_("Talking to a person is not available here."))
+        session = self.require_session()
+        try:
+            await handoff.leave_message(
+                session.id,
+                name=frame.name,
+                contact=frame.contact,
+                message=frame.message,
+                locale=self.locale,
+            )
+        except ValidationError as exc:
+            raise InvalidMessage(_("Give an e-mail address or a phone number.")) from exc
+        await self.send_frame(protocol.ack_frame("handoff_leave_message"))
+
+    async def typing_to_agent(self, is_typing: bool) -> None:
+        """While a person is (or is about to be) in the conversation, they see the visitor type."""
+        if not handoff.enabled() or self.session is None:
+            return
+        if self.handoff is None:
+            self.handoff = (await handoff.open_handoff(self.session.id),)
+        found = self.handoff[0]
+        if found is not None:
+            await handoff.visitor_typing(found.id, self.session.id, is_typing)
 
     def unexpected(self, exc: Exception, reply_to: str | None) -> ChatError:
         """The error a client hears about an exception no ChatError described."""
@@ -350,7 +409,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_ip=self.ip,
         )
         await self.bind(session)
-        await self.send_frame(self.session_frame(session, resumed=True, history=history))
+        state = await handoff.session_state(session.id) if handoff.enabled() else None
+        await self.send_frame(
+            self.session_frame(session, resumed=True, history=history, handoff=state)
+        )
         if conf.get("TOOLS"):
             # A tool still waiting for this conversation's visitor asks this tab too.
             for waiting in await tool_records.open_confirmations(session.id):
@@ -404,7 +466,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session = session
 
     def session_frame(
-        self, session: SessionState, *, resumed: bool, history: list[StoredMessage]
+        self,
+        session: SessionState,
+        *,
+        resumed: bool,
+        history: list[StoredMessage],
+        handoff: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return protocol.session_frame(
             session_id=session.id,
@@ -413,6 +480,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             status=session.status,
             history=history,
             locale=self.locale,
+            handoff=handoff,
         )
 
     # -- turns -------------------------------------------------------------------
@@ -498,6 +566,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if frame.get("type") == "confirm_closed":
                 # Another tab decided: the turn of this process that waits hears it now.
                 confirmations.notify(frame["confirmation_id"])
+            elif frame.get("type") == "handoff":
+                self.handoff = None  # read again when next needed
             await self.send_frame(frame)
 
     async def chat_answer_wanted(self, event: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from sophie_chat import (
     backends,
     conf,
+    handoff,
     locks,
     metrics,
     offers,
@@ -42,6 +43,7 @@ from sophie_chat import (
 )
 from sophie_chat.context import ContextRequest, ContextSection, build_context
 from sophie_chat.exceptions import AIUnavailable, RateLimited, ServiceUnavailable
+from sophie_chat.handoff.phrases import asks_for_a_person
 from sophie_chat.history import HistoryItem
 from sophie_chat.knowledge.base import KnowledgeHit
 from sophie_chat.knowledge.grounding import best_answer, sources_for
@@ -173,6 +175,9 @@ class TurnRecords(Protocol):
     ) -> None:
         """Count a question the knowledge base could not answer."""
 
+    async def open_handoff(self, session_id: str) -> handoff.OpenHandoff | None:
+        """The conversation's waiting or active handoff to a person (docs/handoff.md)."""
+
 
 class DatabaseRecords:
     """The turn's records in the database (:mod:`~sophie_chat.store`, quota, unanswered)."""
@@ -215,6 +220,9 @@ class DatabaseRecords:
         self, question: str, *, locale: str, reason: str, session_id: str
     ) -> None:
         await unanswered.record(question, locale=locale, reason=reason, session_id=session_id)
+
+    async def open_handoff(self, session_id: str) -> handoff.OpenHandoff | None:
+        return await handoff.open_handoff(session_id)
 
 
 @dataclass(slots=True)
@@ -350,11 +358,16 @@ class Turn:
         """Steps 1 to 3 accept the question; 4 to 9 answer it."""
         try:
             question = await self.accept()  # a re-send, or rate limit, budget, store
+            if await self.with_a_person(question):
+                return
             if question.answer is not None:
                 await self.replay(question.answer)
                 return
             llm = backends.llm()
             draft = AnswerDraft(self.session_id, question.message.id, model=llm.model_name)
+            if handoff.enabled() and asks_for_a_person(question.message.content):
+                await self.hand_over(draft)
+                return
             self.knowledge_search(turn_search_query(question))
             async with self.typing_indicator():
                 grounds = await self.ground(question, llm.model_name)  # steps 4 and 5
@@ -466,6 +479,39 @@ class Turn:
             self.search = None
         return question
 
+    async def with_a_person(self, question: StoredQuestion) -> bool:
+        """Whether a person holds the conversation: then Sophie stays quiet.
+
+        While a handoff is open (waiting or active), the stored message is
+        also sent to the inbox; only an active one keeps Sophie from answering.
+        """
+        if not handoff.enabled():
+            return False
+        found = await self.records.open_handoff(self.session_id)
+        if found is None:
+            return False
+        if question.new:
+            await handoff.visitor_message(found.id, self.session_id, question.message)
+        return found.held_by_person
+
+    async def hand_over(self, draft: AnswerDraft) -> None:
+        """The visitor asked for a person in so many words: ask for one, and say so."""
+        found = await handoff.request(self.session_id, reason=self.request.content[:200])
+        state = (await handoff.state_frame(found))["state"]
+        draft.extra["handoff"] = state
+        if state == "unavailable":
+            text = _(
+                "Our team is not available right now. You can leave a message with your "
+                "contact details, and they will get back to you."
+            )
+        else:
+            text = _(
+                "I'm bringing in a person from our team. Please stay here: they will join "
+                "this conversation shortly."
+            )
+        await self.say(draft, text)
+        await self.sink.finished(await self.records.store_answer(draft.record(COMPLETE)))
+
     async def replay(self, answer: StoredMessage) -> None:
         """Send a re-send's stored answer again, through the one path clients know."""
         await self.sink.started(answer.id, answer.reply_to or "")
@@ -567,7 +613,7 @@ class Turn:
 
     async def offer_tools(self, llm: BaseLLMBackend) -> dict[str, Tool]:
         """The ``TOOLS`` this visitor may use, by name; none for a backend without tools."""
-        if not (self.request.use_tools and llm.supports_tools and conf.get("TOOLS")):
+        if not (self.request.use_tools and llm.supports_tools and tool_registry.paths()):
             return {}
         try:
             offered = await tool_registry.offered(self.tool_context())
@@ -580,7 +626,7 @@ class Turn:
     def configured_tool(self, name: str) -> Tool | None:
         """A tool of ``TOOLS`` the visitor was not offered (a call of it is refused)."""
         try:
-            return tool_registry.get(name) if conf.get("TOOLS") else None
+            return tool_registry.get(name) if tool_registry.paths() else None
         except tool_registry.InvalidToolError:
             return None
 

@@ -74,6 +74,9 @@ class EvaluationRecords:
     async def find_resend(self, session_id: str, client_message_id: str) -> None:
         return None
 
+    async def open_handoff(self, session_id: str) -> None:
+        return None  # an evaluation is never handed to a person
+
     async def store_question(
         self, session_id: str, content: str, client_message_id: str | None
     ) -> StoredQuestion:

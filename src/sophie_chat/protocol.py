@@ -114,8 +114,39 @@ class Confirm:
     accept: bool
 
 
+@dataclass(frozen=True, slots=True)
+class HandoffRequest:
+    """The visitor asks for a person."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffCancel:
+    """The visitor stops waiting for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffLeaveMessage:
+    """A message for the team, left when nobody could take the conversation."""
+
+    contact: str
+    name: str = ""
+    message: str = ""
+
+
 ClientFrame = (
-    SessionInit | UserMessage | Typing | Feedback | SessionRate | SessionClose | Ping | Confirm
+    SessionInit
+    | UserMessage
+    | Typing
+    | Feedback
+    | SessionRate
+    | SessionClose
+    | Ping
+    | Confirm
+    | HandoffRequest
+    | HandoffCancel
+    | HandoffLeaveMessage
 )
 
 
@@ -328,6 +359,21 @@ def _parse_confirm(data: dict[str, Any]) -> Confirm:
     return Confirm(confirmation_id=confirmation_id[:64], accept=accept)
 
 
+def _parse_handoff_request(data: dict[str, Any]) -> HandoffRequest:
+    return HandoffRequest(reason=_bounded_text(data, "reason", 500))
+
+
+def _parse_leave_message(data: dict[str, Any]) -> HandoffLeaveMessage:
+    contact = clean_text(_field(data, "contact", str, required=True, what=_("text"))).strip()
+    if not contact:
+        raise InvalidMessage(_("Give an e-mail address or a phone number."))
+    return HandoffLeaveMessage(
+        contact=contact[:254],
+        name=_bounded_text(data, "name", 200),
+        message=_bounded_text(data, "message", conf.get("MAX_MESSAGE_LENGTH")),
+    )
+
+
 _PARSERS = {
     "confirm": _parse_confirm,
     "session_init": _parse_session_init,
@@ -337,6 +383,9 @@ _PARSERS = {
     "session_rate": _parse_session_rate,
     "session_close": lambda data: SessionClose(),
     "ping": lambda data: Ping(),
+    "handoff_request": _parse_handoff_request,
+    "handoff_cancel": lambda data: HandoffCancel(),
+    "handoff_leave_message": _parse_leave_message,
 }
 
 # ---------------------------------------------------------------------------
@@ -413,8 +462,9 @@ def session_frame(
     status: str,
     history: list[StoredMessage],
     locale: str = "",
+    handoff: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    frame = {
+    frame: dict[str, Any] = {
         "type": "session",
         "session_id": session_id,
         "resume_token": resume_token,
@@ -424,6 +474,9 @@ def session_frame(
     }
     if locale:
         frame["locale"] = locale
+    if handoff is not None:
+        # The handoff frame's fields, without its type (docs/protocol.md).
+        frame["handoff"] = {key: value for key, value in handoff.items() if key != "type"}
     return frame
 
 

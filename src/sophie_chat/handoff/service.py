@@ -469,6 +469,22 @@ async def state_frame(handoff: Handoff) -> dict[str, Any]:
             return protocol.handoff_frame("ended")
 
 
+@database_call
+def rate_person(session_id: str, score: int) -> bool:
+    """The visitor's rating after a person's conversation: kept on its latest ended handoff
+    (human CSAT). False when the conversation had none waiting for a rating."""
+    pk = (
+        Handoff.objects.filter(
+            session_id=session_id, state=State.ENDED, satisfaction_score__isnull=True
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if pk is None:
+        return False
+    return bool(Handoff.objects.filter(pk=pk).update(satisfaction_score=score))
+
+
 async def visitor_message(handoff_id: int, session_id: str, message: StoredMessage) -> None:
     """A visitor's message in a handed-off conversation, for the inbox."""
     await _to_inbox(

@@ -26,6 +26,18 @@ class InvalidToolError(ImproperlyConfigured):
     """An entry of ``TOOLS`` that is not a usable tool (the checks say which)."""
 
 
+#: The built-in tool offered while ``HANDOFF["ENABLED"]`` is on (docs/handoff.md).
+HANDOFF_TOOL = "sophie_chat.handoff.tools.request_handoff"
+
+
+def paths() -> list[str]:
+    """``TOOLS``, and the handoff tool while handoff is on."""
+    listed = list(conf.get("TOOLS"))
+    if conf.get("HANDOFF")["ENABLED"] and HANDOFF_TOOL not in listed:
+        listed.append(HANDOFF_TOOL)
+    return listed
+
+
 @cache
 def tools() -> dict[str, Tool]:
     """The configured tools by name, in the order of ``TOOLS``.
@@ -33,7 +45,7 @@ def tools() -> dict[str, Tool]:
     Raises :class:`InvalidToolError` for an entry the checks report as an error.
     """
     loaded: dict[str, Tool] = {}
-    for path in conf.get("TOOLS"):
+    for path in paths():
         found = _load(path)
         if isinstance(found, str):
             raise InvalidToolError(found)
@@ -51,8 +63,9 @@ def get(name: str) -> Tool | None:
 
 
 def enabled() -> bool:
-    """Whether tools are on: ``TOOLS`` lists some and the ``LLM`` backend calls tools."""
-    if not conf.get("TOOLS"):
+    """Whether tools are on: ``TOOLS`` lists some (or handoff is on) and the ``LLM`` backend
+    calls tools."""
+    if not paths():
         return False
     try:
         return bool(backends.handler.backend_class("LLM").supports_tools)
