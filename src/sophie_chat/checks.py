@@ -65,7 +65,140 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors.extend(_check_operations(config, valid))
     errors.extend(_check_prompts(config, valid))
     errors.extend(_check_tools(config, valid))
+    errors.extend(_check_handoff(config, valid))
     return errors
+
+
+# Handoff (E030 to E034, W025 to W027) ----------------------------------------------------
+
+#: Below it, visitors hear that nobody is there before staff can notice them.
+SHORT_WAIT_SECONDS = 30
+
+
+def _check_handoff(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    """``HANDOFF`` (docs/handoff.md): hours, time zone, holidays, the channel layer, NOTIFY.
+
+    A value of the wrong type is E005's; these look inside values of the right type.
+    """
+    if "HANDOFF" not in valid:
+        return []
+    from sophie_chat import business_hours
+
+    handoff = config["HANDOFF"]
+    errors: list[checks.CheckMessage] = []
+    hours = handoff["HOURS"]
+    unknown = [day for day in hours if day not in business_hours.WEEKDAYS]
+    if unknown:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["HANDOFF"]["HOURS"] has keys that are not weekdays: '
+                f"{', '.join(map(repr, unknown))}.",
+                f"Use {', '.join(business_hours.WEEKDAYS)}.",
+                "E030",
+            )
+        )
+    bad_periods = [
+        f"{day}: {period!r}"
+        for day, periods in hours.items()
+        for period in periods
+        if not _is_period(period, business_hours.parse_time)
+    ]
+    if bad_periods:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["HANDOFF"]["HOURS"] has periods that are not ("HH:MM", "HH:MM") '
+                f"with the start before the end: {'; '.join(bad_periods)}.",
+                'Write each period as ("09:00", "18:00"); split one that crosses midnight '
+                'into ("22:00", "24:00") and ("00:00", "06:00") of the next day.',
+                "E031",
+            )
+        )
+    zone = handoff["TIMEZONE"]
+    if zone is not None and not _is_time_zone(zone):
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["HANDOFF"]["TIMEZONE"] is not a known time zone: {zone!r}.',
+                'Use an IANA name such as "America/Sao_Paulo", or None for TIME_ZONE.',
+                "E032",
+            )
+        )
+    bad_days = [day for day in handoff["HOLIDAYS"] if not _is_iso_date(day)]
+    if bad_days:
+        errors.append(
+            _setting_error(
+                f'SOPHIE_CHAT["HANDOFF"]["HOLIDAYS"] has entries that are not ISO dates: '
+                f"{', '.join(map(repr, bad_days))}.",
+                'Write dates as "2026-12-25".',
+                "E033",
+            )
+        )
+    if handoff["ENABLED"] and not (getattr(settings, "CHANNEL_LAYERS", None) or {}):
+        errors.append(
+            _setting_error(
+                'SOPHIE_CHAT["HANDOFF"] is enabled but there is no channel layer: agents '
+                "and visitors would never hear each other.",
+                "Set CHANNEL_LAYERS (channels_redis in production), or turn HANDOFF off.",
+                "E034",
+            )
+        )
+    if handoff["ENABLED"] and handoff["WAIT_TIMEOUT"] < SHORT_WAIT_SECONDS:
+        errors.append(
+            checks.Warning(
+                f'SOPHIE_CHAT["HANDOFF"]["WAIT_TIMEOUT"] is {handoff["WAIT_TIMEOUT"]} seconds: '
+                "visitors will hear that nobody is available before staff can notice them.",
+                hint=f"Give staff at least {SHORT_WAIT_SECONDS} seconds (the default is 300).",
+                id="sophie_chat.W025",
+            )
+        )
+    bad_addresses = [address for address in handoff["NOTIFY"] if not _is_email(address)]
+    if bad_addresses:
+        errors.append(
+            checks.Warning(
+                f'SOPHIE_CHAT["HANDOFF"]["NOTIFY"] has entries that are not e-mail addresses: '
+                f"{', '.join(map(repr, bad_addresses))}; no e-mail goes to them.",
+                hint='List the staff\'s addresses, e.g. ["support@example.com"].',
+                id="sophie_chat.W026",
+            )
+        )
+    if handoff["ENABLED"] and hours and not any(hours.values()):
+        errors.append(
+            checks.Warning(
+                'SOPHIE_CHAT["HANDOFF"]["HOURS"] lists days but no opening period: every '
+                "visitor asking for a person will hear that the team is away.",
+                hint="Give the team's periods, or set HOURS to {} for always open.",
+                id="sophie_chat.W027",
+            )
+        )
+    return errors
+
+
+def _is_period(period: Any, parse_time: Any) -> bool:
+    if not isinstance(period, list | tuple) or len(period) != 2:
+        return False
+    try:
+        return parse_time(period[0]) < parse_time(period[1])
+    except ValueError:
+        return False
+
+
+def _is_time_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _is_iso_date(value: str) -> bool:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
 
 
 # Types (E005) ---------------------------------------------------------------------------

@@ -69,7 +69,7 @@ async def test_asking_for_a_person_tells_every_tab_its_place_in_line(connect):
 
 
 async def test_cancel_while_waiting(connect):
-    first, second, session, _ = await two_tabs(connect)
+    first, second, _session, _ = await two_tabs(connect)
     await first.send({"type": "handoff_request"})
     await first.receive()
     await second.receive()
