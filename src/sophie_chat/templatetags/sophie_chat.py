@@ -177,6 +177,27 @@ def ui_strings(name: str) -> dict[str, str]:
         "confirm_declined": _("Cancelled. Nothing was changed."),
         "confirm_expired": _("This request expired. Nothing was changed."),
         "confirm_gone": _("This request is no longer open."),
+        "handoff_request": _("Talk to a person"),
+        "handoff_waiting": _("Waiting for a person from our team…"),
+        "handoff_waiting_position": _(
+            "Waiting for a person from our team… You are number %(position)s in line."
+        ),
+        "handoff_cancel": _("Stop waiting"),
+        "handoff_active": _("You are talking with %(agent)s."),
+        "handoff_ended": _("%(agent)s has left the conversation. %(name)s is back to help.")
+        % {"agent": "%(agent)s", "name": name},
+        "handoff_cancelled": _("You stopped waiting. %(name)s is here to help.") % {"name": name},
+        "handoff_unavailable": _("Nobody from our team is available right now."),
+        "handoff_unavailable_until": _(
+            "Nobody from our team is available right now. They are back %(when)s."
+        ),
+        "leave_title": _("Leave a message and our team will get back to you."),
+        "leave_name": _("Your name"),
+        "leave_contact": _("E-mail or phone"),
+        "leave_message": _("Message for the team"),
+        "leave_send": _("Send message"),
+        "leave_thanks": _("Thanks! Our team will get back to you."),
+        "rate_agent_title": _("How was your conversation with %(agent)s?"),
     }
 
 

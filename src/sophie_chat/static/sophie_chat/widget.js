@@ -53,6 +53,12 @@ const CONFIRM_OUTCOMES = new Set(["accepted", "declined", "expired"]);
 // After a reconnection the server asks again for every confirmation still
 // open; one it has not asked for again within this long was decided meanwhile.
 const CONFIRM_RESUME_MS = 3_000;
+// Handoff to a person (docs/handoff.md): the states the server tells.
+const HANDOFF_STATES = new Set(["waiting", "active", "ended", "unavailable"]);
+// While a person is in the conversation, "the visitor is typing" goes at most this often.
+const VISITOR_TYPING_EVERY_MS = 3_000;
+// ...and "stopped typing" after this long without a keystroke.
+const VISITOR_TYPING_IDLE_MS = 5_000;
 
 // English fallbacks; the template tag passes translated ones.
 const DEFAULT_STRINGS = {
@@ -106,6 +112,22 @@ const DEFAULT_STRINGS = {
   confirm_declined: "Cancelled. Nothing was changed.",
   confirm_expired: "This request expired. Nothing was changed.",
   confirm_gone: "This request is no longer open.",
+  handoff_request: "Talk to a person",
+  handoff_waiting: "Waiting for a person from our team…",
+  handoff_waiting_position: "Waiting for a person from our team… You are number %(position)s in line.",
+  handoff_cancel: "Stop waiting",
+  handoff_active: "You are talking with %(agent)s.",
+  handoff_ended: "%(agent)s has left the conversation. %(name)s is back to help.",
+  handoff_cancelled: "You stopped waiting. %(name)s is here to help.",
+  handoff_unavailable: "Nobody from our team is available right now.",
+  handoff_unavailable_until: "Nobody from our team is available right now. They are back %(when)s.",
+  leave_title: "Leave a message and our team will get back to you.",
+  leave_name: "Your name",
+  leave_contact: "E-mail or phone",
+  leave_message: "Message for the team",
+  leave_send: "Send message",
+  leave_thanks: "Thanks! Our team will get back to you.",
+  rate_agent_title: "How was your conversation with %(agent)s?",
 };
 
 // Icon paths (24x24 viewBox), drawn with currentColor.
@@ -117,6 +139,7 @@ const ICONS = {
   up: "M2 21h3.5V10H2v11zm19.5-10c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L14.7 2 8.1 8.6c-.4.4-.6.9-.6 1.4V19c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.1-.5.1-.7v-1.9z",
   thumbDown:
     "M22 3h-3.5v11H22V3zM2.5 13c0 1.1.9 2 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1L11.3 22l6.6-6.6c.4-.4.6-.9.6-1.4V5c0-1.1-.9-2-2-2h-9c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.1.5-.1.7V13z",
+  person: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm0 2c-2.7 0-8 1.3-8 4v2h16v-2c0-2.7-5.3-4-8-4z",
   star: "M12 17.3 18.2 21l-1.6-7L22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2 7.5 14l-1.7 7z",
   link: "M10.6 13.4a1 1 0 0 1 0-1.4l3.5-3.5a1 1 0 1 1 1.4 1.4L12 13.4a1 1 0 0 1-1.4 0zM8.5 18.5a3.5 3.5 0 0 1-2.5-6l2.1-2.1a1 1 0 0 1 1.4 1.4l-2.1 2.1a1.5 1.5 0 0 0 2.1 2.1l2.1-2.1a1 1 0 0 1 1.4 1.4L11 17.5a3.5 3.5 0 0 1-2.5 1zm7-4.6a1 1 0 0 1-.7-1.7l2.1-2.1a1.5 1.5 0 0 0-2.1-2.1l-2.1 2.1a1 1 0 0 1-1.4-1.4L13.4 6.5a3.5 3.5 0 0 1 5 5l-2.1 2.1a1 1 0 0 1-.8.3z",
 };
@@ -484,6 +507,11 @@ function ownNonce() {
   return "";
 }
 
+/** An agent's name from a frame's `agent` object ("" when there is none). */
+function agentNameOf(agent) {
+  return agent && typeof agent.name === "string" ? agent.name.trim() : "";
+}
+
 function initials(name) {
   const letter = Array.from(String(name).trim())[0] || "?";
   return letter.toLocaleUpperCase();
@@ -514,6 +542,11 @@ export class SophieChatElement extends HTMLElement {
     // confirmation_id -> {el, actions, status, buttons, state: open|sending|closed, recheck}
     this._confirmations = new Map();
     this._confirmSeq = 0;
+    this._features = {}; // welcome.features: what the site has switched on
+    this._handoff = null; // the last handoff frame: {state, agent, position, opens_at}
+    this._handoffWanted = false; // "Talk to a person" pressed before the session was ready
+    this._leftMessage = false; // a message for the team was acknowledged in this conversation
+    this._visitorTypingSentAt = 0;
     this._timers = {
       reconnect: 0,
       ping: 0,
@@ -523,6 +556,7 @@ export class SophieChatElement extends HTMLElement {
       rating: 0,
       announce: 0,
       confirmSweep: 0,
+      visitorTyping: 0,
     };
     this._rateLimitedUntil = 0;
     this._maxLength = DEFAULT_MAX_LENGTH;
@@ -728,6 +762,7 @@ export class SophieChatElement extends HTMLElement {
     );
     ui.disclaimer = h("p", { class: "disclaimer", part: "disclaimer" }, s.disclaimer);
     ui.rating = this._buildRating();
+    ui.handoff = this._buildHandoff();
     // Announcements that have no visible place of their own (feedback thanks, limits).
     ui.announcer = h("div", { class: "sr-only", role: "status", "aria-live": "polite" });
 
@@ -744,6 +779,7 @@ export class SophieChatElement extends HTMLElement {
       ui.header,
       ui.log,
       ui.typing,
+      ui.handoff.root,
       ui.rating.root,
       ui.form,
       ui.disclaimer,
@@ -780,7 +816,10 @@ export class SophieChatElement extends HTMLElement {
         ui.form.requestSubmit();
       }
     });
-    ui.input.addEventListener("input", () => this._updateCounter());
+    ui.input.addEventListener("input", () => {
+      this._updateCounter();
+      this._noteVisitorTyping();
+    });
     ui.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this._submit();
@@ -836,6 +875,70 @@ export class SophieChatElement extends HTMLElement {
       rating.thanks,
     );
     return rating;
+  }
+
+  _buildHandoff() {
+    const s = this._strings;
+    const handoff = {};
+    handoff.request = h(
+      "button",
+      { type: "button", class: "handoff__request", part: "handoff-request", hidden: true },
+      icon("person", "icon icon--person"),
+      s.handoff_request,
+    );
+    handoff.request.addEventListener("click", () => this._requestHandoff());
+    handoff.avatar = h("span", { class: "handoff__avatar", "aria-hidden": "true", hidden: true });
+    // The state in words, announced as it changes.
+    handoff.status = h("p", { class: "handoff__status", role: "status", "aria-live": "polite" });
+    handoff.cancel = h(
+      "button",
+      { type: "button", class: "handoff__cancel", hidden: true },
+      s.handoff_cancel,
+    );
+    handoff.cancel.addEventListener("click", () => this._send({ type: "handoff_cancel" }));
+    handoff.banner = h(
+      "div",
+      { class: "handoff__banner", part: "handoff-banner", hidden: true },
+      handoff.avatar,
+      handoff.status,
+      handoff.cancel,
+    );
+    const field = (label, control) => h("label", { class: "handoff__field" }, label, control);
+    handoff.name = h("input", {
+      type: "text",
+      name: "name",
+      autocomplete: "name",
+      maxlength: "200",
+    });
+    handoff.contact = h("input", {
+      type: "text",
+      name: "contact",
+      autocomplete: "email",
+      maxlength: "254",
+      required: true,
+    });
+    handoff.message = h("textarea", { name: "message", rows: "2", maxlength: "2000" });
+    handoff.form = h(
+      "form",
+      { class: "handoff__form", part: "handoff-form", novalidate: true, hidden: true },
+      h("p", { class: "handoff__form-title" }, s.leave_title),
+      field(s.leave_name, handoff.name),
+      field(s.leave_contact, handoff.contact),
+      field(s.leave_message, handoff.message),
+      h("button", { type: "submit", class: "handoff__send" }, s.leave_send),
+    );
+    handoff.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this._leaveMessage();
+    });
+    handoff.root = h(
+      "section",
+      { class: "handoff", part: "handoff" },
+      handoff.banner,
+      handoff.form,
+      handoff.request,
+    );
+    return handoff;
   }
 
   // ------------------------------------------------------------- connection
@@ -1071,6 +1174,15 @@ export class SophieChatElement extends HTMLElement {
     this._updateSuggestions();
     this._flushOutbox();
     this._recheckConfirmations();
+    if (frame.handoff && typeof frame.handoff === "object") {
+      this._onHandoff({ ...frame.handoff, type: "handoff" }, { resumed: true });
+    } else if (!frame.resumed || (this._handoff && this._handoff.state !== "ended")) {
+      this._setHandoff(null);
+    }
+    if (this._handoffWanted) {
+      this._handoffWanted = false;
+      this._requestHandoff();
+    }
   }
 
   /** The stored session cannot be resumed, or the current one ended: start a new one. */
@@ -1188,19 +1300,29 @@ export class SophieChatElement extends HTMLElement {
     }
   }
 
-  _speaker(role) {
+  _speaker(role, agentName = "") {
     if (role === "user") return this._strings.you;
-    if (role === "agent") return this._strings.agent;
+    if (role === "agent") return agentName || this._strings.agent;
     return this._config.name;
   }
 
   /** Create a message element at the end of the log (or before `before`). */
-  _renderMessage({ role, content, id = null, metadata = null }, before = null) {
+  _renderMessage({ role, content, id = null, metadata = null, agent = null }, before = null) {
     const safeRole = ROLES.has(role) ? role : "system";
     const text = h("div", { class: "msg__text" });
     const meta = h("div", { class: "msg__meta" });
-    const speaker = h("span", { class: "sr-only" }, `${this._speaker(safeRole)}: `);
+    const agentName = safeRole === "agent" ? agentNameOf(agent) : "";
+    const speaker = h("span", { class: "sr-only" }, `${this._speaker(safeRole, agentName)}: `);
     const bubble = h("div", { class: "msg__bubble" }, speaker, text);
+    if (safeRole === "agent") {
+      // A person's name, shown as they wrote it (a Text node).
+      const author = h(
+        "span",
+        { class: "msg__author", part: "agent-name", "aria-hidden": "true" },
+        agentName || this._strings.agent,
+      );
+      bubble.insertBefore(author, text);
+    }
     const el = h(
       "div",
       { class: `msg msg--${safeRole}`, part: `message message-${safeRole}`, "data-role": safeRole },
@@ -1233,10 +1355,13 @@ export class SophieChatElement extends HTMLElement {
     return record;
   }
 
-  /** The record's text in its bubble: the visitor's as typed, everyone else's as Markdown. */
+  /** The record's text in its bubble: a person's (visitor, agent) as typed, Sophie's as Markdown. */
   _renderText(record) {
-    if (record.role === "user") record.text.replaceChildren(neutraliseBidi(record.raw));
-    else record.text.replaceChildren(this._markdown(record.raw));
+    if (record.role === "user" || record.role === "agent") {
+      record.text.replaceChildren(neutraliseBidi(record.raw));
+    } else {
+      record.text.replaceChildren(this._markdown(record.raw));
+    }
   }
 
   _markdown(text) {
@@ -1264,9 +1389,16 @@ export class SophieChatElement extends HTMLElement {
     // Stored messages go before what this tab has not had acknowledged yet.
     const before = fromHistory ? this._firstUnacknowledged() : null;
     this._renderMessage(
-      { role: message.role, content: message.content, id, metadata: message.metadata },
+      {
+        role: message.role,
+        content: message.content,
+        id,
+        metadata: message.metadata,
+        agent: message.agent,
+      },
       before,
     );
+    if (message.role === "agent" && !fromHistory) this._showTyping(false);
     if (!fromHistory && message.role !== "user") this._noteUnread();
     this._updateSuggestions();
   }
@@ -1409,6 +1541,8 @@ export class SophieChatElement extends HTMLElement {
       this._announce(this._strings.feedback_thanks);
     } else if (frame.of === "session_rate") {
       this._onRatingAck();
+    } else if (frame.of === "handoff_leave_message") {
+      this._onMessageLeft();
     }
   }
 
@@ -1438,9 +1572,13 @@ export class SophieChatElement extends HTMLElement {
     );
   }
 
-  _askRating() {
+  /** Ask for a score; `agent`: about the person who just left (the panel then stays open). */
+  _askRating(agent = "") {
     const rating = this._ui.rating;
-    this._rating = { phase: "choose" };
+    this._rating = { phase: "choose", aboutAgent: Boolean(agent) };
+    rating.title.textContent = agent
+      ? format(this._strings.rate_agent_title, { agent })
+      : this._strings.rate_title;
     rating.choose.hidden = false;
     rating.thanks.hidden = true;
     for (const star of rating.stars) star.removeAttribute("aria-pressed");
@@ -1466,7 +1604,17 @@ export class SophieChatElement extends HTMLElement {
       star.setAttribute("aria-pressed", String(index < score));
     });
     this._clearTimer("rating");
-    this._timers.rating = window.setTimeout(() => this.close(), RATING_ACK_TIMEOUT_MS);
+    this._timers.rating = window.setTimeout(() => this._ratingDone(), RATING_ACK_TIMEOUT_MS);
+  }
+
+  /** After a rating: close the panel, or (a person's rating) go back to the conversation. */
+  _ratingDone() {
+    if (this._rating && this._rating.aboutAgent) {
+      this._hideRating();
+      this._ui.input.focus();
+    } else {
+      this.close();
+    }
   }
 
   _onRatingAck() {
@@ -1479,10 +1627,14 @@ export class SophieChatElement extends HTMLElement {
     // Keep the focus inside the panel while the thanks show.
     this._ui.close.focus();
     this._clearTimer("rating");
-    this._timers.rating = window.setTimeout(() => this.close(), RATING_THANKS_MS);
+    this._timers.rating = window.setTimeout(() => this._ratingDone(), RATING_THANKS_MS);
   }
 
   _skipRating() {
+    if (this._rating && this._rating.aboutAgent) {
+      this._ratingDone();
+      return;
+    }
     this._updateSession((stored) => {
       stored.rated = "skipped";
     });
@@ -1496,6 +1648,160 @@ export class SophieChatElement extends HTMLElement {
     this._ui.rating.root.hidden = true;
     this._ui.form.hidden = false;
     delete this._ui.panel.dataset.rating;
+  }
+
+  // ------------------------------------------------------- handoff to a person
+
+  _requestHandoff() {
+    this._connect();
+    if (!this._ready) {
+      this._handoffWanted = true;
+      this._ensureSession();
+      return;
+    }
+    this._send({ type: "handoff_request" });
+  }
+
+  /** The "Talk to a person" action shows while the site has handoff and nobody is coming. */
+  _updateHandoffAction() {
+    if (!this._ui) return;
+    const state = this._handoff ? this._handoff.state : null;
+    const busy = state === "waiting" || state === "active";
+    this._ui.handoff.request.hidden = this._features.handoff !== true || busy;
+  }
+
+  _onHandoff(frame, { resumed = false } = {}) {
+    if (!HANDOFF_STATES.has(frame.state)) return;
+    const previous = this._handoff;
+    const handoff = { state: frame.state, cancelled: frame.cancelled === true };
+    if (frame.state === "active") {
+      handoff.agent = agentNameOf(frame.agent) || this._strings.agent;
+      handoff.avatarUrl = safeUrl(frame.agent && frame.agent.avatar_url);
+    } else if (previous && previous.agent) {
+      handoff.agent = previous.agent;
+    }
+    if (Number.isInteger(frame.position) && frame.position > 0) handoff.position = frame.position;
+    if (typeof frame.opens_at === "string") handoff.opensAt = frame.opens_at;
+    this._setHandoff(handoff);
+    if (frame.state === "unavailable" && !resumed) this._leftMessage = false;
+    this._renderHandoffForm();
+    const wasActive = previous && previous.state === "active";
+    if (frame.state === "ended" && !handoff.cancelled && wasActive && !resumed) {
+      this._askRating(handoff.agent || this._strings.agent);
+    }
+  }
+
+  _setHandoff(handoff) {
+    this._handoff = handoff;
+    if (!this._ui) return;
+    const ui = this._ui.handoff;
+    const s = this._strings;
+    if (!handoff) {
+      delete this._ui.panel.dataset.handoff;
+      ui.banner.hidden = true;
+      ui.form.hidden = true;
+      ui.status.textContent = "";
+      this._updateHandoffAction();
+      return;
+    }
+    this._ui.panel.dataset.handoff = handoff.state;
+    let text = "";
+    switch (handoff.state) {
+      case "waiting":
+        text = handoff.position
+          ? format(s.handoff_waiting_position, { position: this._number(handoff.position) })
+          : s.handoff_waiting;
+        break;
+      case "active":
+        text = format(s.handoff_active, { agent: handoff.agent });
+        break;
+      case "ended":
+        text = handoff.cancelled
+          ? s.handoff_cancelled
+          : format(s.handoff_ended, { agent: handoff.agent || s.agent });
+        break;
+      default: {
+        const when = handoff.opensAt ? this._localTime(handoff.opensAt) : "";
+        text = when ? format(s.handoff_unavailable_until, { when }) : s.handoff_unavailable;
+      }
+    }
+    ui.status.textContent = text;
+    ui.cancel.hidden = handoff.state !== "waiting";
+    const avatar = ui.avatar;
+    avatar.replaceChildren();
+    avatar.hidden = handoff.state !== "active";
+    if (handoff.state === "active") {
+      if (handoff.avatarUrl) {
+        avatar.append(h("img", { src: handoff.avatarUrl, alt: "", width: 32, height: 32 }));
+      } else {
+        avatar.append(initials(handoff.agent));
+      }
+    }
+    ui.banner.hidden = false;
+    this._updateHandoffAction();
+  }
+
+  _renderHandoffForm() {
+    const unavailable = this._handoff && this._handoff.state === "unavailable";
+    this._ui.handoff.form.hidden = !unavailable || this._leftMessage;
+  }
+
+  /** `iso` as the visitor's local day and time ("Monday, 7 December, 09:00"). */
+  _localTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    try {
+      return new Intl.DateTimeFormat(this._config.locale || undefined, {
+        weekday: "long",
+        day: "numeric",
+        month: "long",
+        hour: "2-digit",
+        minute: "2-digit",
+      }).format(date);
+    } catch {
+      return date.toLocaleString();
+    }
+  }
+
+  _leaveMessage() {
+    const ui = this._ui.handoff;
+    const contact = ui.contact.value.trim();
+    if (!contact) {
+      ui.contact.setAttribute("aria-invalid", "true");
+      ui.contact.focus();
+      return;
+    }
+    ui.contact.removeAttribute("aria-invalid");
+    this._send({
+      type: "handoff_leave_message",
+      name: ui.name.value.trim(),
+      contact,
+      message: ui.message.value.trim(),
+    });
+  }
+
+  _onMessageLeft() {
+    this._leftMessage = true;
+    const ui = this._ui.handoff;
+    ui.form.reset();
+    this._renderHandoffForm();
+    ui.status.textContent = this._strings.leave_thanks;
+    this._ui.input.focus();
+  }
+
+  /** While a person is (or is about to be) in the conversation, they see the visitor type. */
+  _noteVisitorTyping() {
+    const state = this._handoff ? this._handoff.state : null;
+    if (state !== "waiting" && state !== "active") return;
+    const now = Date.now();
+    if (now - this._visitorTypingSentAt > VISITOR_TYPING_EVERY_MS) {
+      if (this._send({ type: "typing", is_typing: true })) this._visitorTypingSentAt = now;
+    }
+    this._clearTimer("visitorTyping");
+    this._timers.visitorTyping = window.setTimeout(() => {
+      this._visitorTypingSentAt = 0;
+      this._send({ type: "typing", is_typing: false });
+    }, VISITOR_TYPING_IDLE_MS);
   }
 
   // -------------------------------------------------------------- streaming
@@ -1649,6 +1955,9 @@ export class SophieChatElement extends HTMLElement {
       case "confirm_closed":
         this._onConfirmClosed(frame);
         break;
+      case "handoff":
+        this._onHandoff(frame);
+        break;
       default:
         // pong, and types added by later protocol versions.
         break;
@@ -1668,9 +1977,11 @@ export class SophieChatElement extends HTMLElement {
       this._updateCounter();
     }
     if (frame.features && typeof frame.features === "object") {
+      this._features = frame.features;
       // What the site has switched on, for the host's styles (panel[data-tools]).
       this._ui.panel.toggleAttribute("data-tools", frame.features.tools === true);
     }
+    this._updateHandoffAction();
     if (!this._config.keepGreeting && typeof frame.greeting === "string" && frame.greeting) {
       this._ui.greeting.replaceChildren(this._markdown(frame.greeting));
     }
