@@ -27,6 +27,7 @@ from sophie_chat.models import (
     ChatAnalytics,
     ChatMessage,
     ChatSession,
+    Handoff,
     KnowledgeBaseEntry,
     Lead,
     MessageFeedback,
@@ -54,6 +55,7 @@ class ChatMessageInline(admin.TabularInline):
     fields = readonly_fields = (
         "created_at",
         "role",
+        "agent",
         "content",
         "status",
         "first_token_ms",
@@ -138,9 +140,17 @@ class ChatSessionAdmin(DataRightsAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
 @admin.register(ChatMessage)
 class ChatMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("short_content", "role", "status", "session", "created_at", "total_ms")
+    list_display = (
+        "short_content",
+        "role",
+        "agent",
+        "status",
+        "session",
+        "created_at",
+        "total_ms",
+    )
     list_filter = ("role", "status", "created_at")
-    list_select_related = ("session",)
+    list_select_related = ("session", "agent")
     search_fields = ("content",)
     date_hierarchy = "created_at"
 
@@ -373,12 +383,42 @@ LEAD_CSV_FIELDS = (
 )
 
 
+@admin.register(Handoff)
+class HandoffAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Conversations handed to a person, and who took them (docs/handoff.md)."""
+
+    list_display = (
+        "requested_at",
+        "state",
+        "agent",
+        "claimed_at",
+        "first_reply_at",
+        "ended_at",
+        "satisfaction_score",
+        "session",
+    )
+    list_filter = ("state", "requested_at")
+    list_select_related = ("agent", "session")
+    date_hierarchy = "requested_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields]
+
+
 @admin.register(Lead)
 class LeadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Requests visitors left for the staff through ``capture_lead`` (docs/leads.md)."""
 
-    list_display = ("created_at", "name", "service", "neighbourhood", "preferred_date", "contact")
-    list_filter = ("created_at", "locale")
+    list_display = (
+        "created_at",
+        "name",
+        "service",
+        "neighbourhood",
+        "preferred_date",
+        "contact",
+        "source",
+    )
+    list_filter = ("source", "created_at", "locale")
     search_fields = ("name", "email", "phone", "service", "neighbourhood")
     date_hierarchy = "created_at"
     actions = ("export_csv",)

@@ -34,6 +34,7 @@ from sophie_chat.models import (
     ChatMessage,
     ChatSession,
     DailyAnalytics,
+    Handoff,
     MessageFeedback,
     ToolCall,
     UnansweredQuestion,
@@ -655,6 +656,67 @@ def tool_usage(start: date, end: date) -> list[ToolUsage]:
         .order_by("-calls", "name")
     )
     return [ToolUsage(**row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffFigures:
+    """Handoffs to a person asked for in a period (docs/handoff.md, "Operations").
+
+    Waits run from the request to the claim, first replies from the request
+    to the agent's first message; in seconds.
+    """
+
+    requested: int
+    #: Claimed by an agent (``active`` now, or ``ended``).
+    taken: int
+    #: Ended by the agent after a conversation: resolved by a person.
+    resolved: int
+    #: Nobody claimed it within ``WAIT_TIMEOUT``.
+    abandoned: int
+    cancelled: int
+    #: Asked out of business hours.
+    unavailable: int
+    wait: Percentiles
+    first_reply: Percentiles
+    #: The visitors' average rating of the person (1 to 5), and how many rated.
+    satisfaction: float | None
+    rated: int
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.requested
+
+
+def handoff_figures(start: date, end: date) -> HandoffFigures:
+    """The handoffs asked for in the period (of conversations still kept)."""
+    since, until = _bounds(start, end)
+    state = Handoff.State
+    rows = Handoff.objects.filter(requested_at__gte=since, requested_at__lt=until)
+    counts = rows.aggregate(
+        requested=Count("pk"),
+        taken=Count("pk", filter=Q(claimed_at__isnull=False)),
+        resolved=Count("pk", filter=Q(state=state.ENDED)),
+        abandoned=Count("pk", filter=Q(state=state.ABANDONED)),
+        cancelled=Count("pk", filter=Q(state=state.CANCELLED)),
+        unavailable=Count("pk", filter=Q(state=state.UNAVAILABLE)),
+        rated=Count("satisfaction_score"),
+        score_sum=Sum("satisfaction_score"),
+    )
+    waits, replies = [], []
+    for requested, claimed, replied in rows.values_list(
+        "requested_at", "claimed_at", "first_reply_at"
+    ):
+        if claimed is not None:
+            waits.append(round((claimed - requested).total_seconds()))
+        if replied is not None:
+            replies.append(round((replied - requested).total_seconds()))
+    score_sum, rated = counts.pop("score_sum"), counts["rated"]
+    return HandoffFigures(
+        **counts,
+        wait=_percentiles(waits),
+        first_reply=_percentiles(replies),
+        satisfaction=round(score_sum / rated, 2) if rated else None,
+    )
 
 
 # -- freezing -----------------------------------------------------------------------------

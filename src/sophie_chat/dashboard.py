@@ -321,6 +321,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "top_questions": analytics.top_questions(start, end),
         "tools": analytics.tool_usage(start, end),
         "tool_calls_url": _admin_url("sophie_chat_toolcall_changelist"),
+        "handoffs": analytics.handoff_figures(start, end),
+        "handoffs_url": _admin_url("sophie_chat_handoff_changelist"),
         "worst_rated": worst,
         "unanswered": unanswered,
         "csv_url": f"{reverse('sophie_chat:analytics_csv')}?{query}",

@@ -17,7 +17,8 @@ actions and the ``export_chat_data`` / ``delete_chat_data`` commands, which
 use :func:`export_conversations` and :func:`delete_conversations`.
 
 Deleting a conversation deletes its messages, feedback, analytics, tool
-calls and error records, the leads left in it (docs/leads.md), the
+calls and error records, its handoffs to a person and the agents' messages
+(docs/handoff.md), the leads left in it (docs/leads.md), the
 unanswered questions last asked in it (their wording is the visitor's), and
 the answers it put in the response cache.
 """
@@ -41,6 +42,7 @@ from sophie_chat import conf
 from sophie_chat.models import (
     ChatMessage,
     ChatSession,
+    Handoff,
     Lead,
     MessageFeedback,
     ToolCall,
@@ -166,6 +168,19 @@ def _lead(lead: Lead) -> dict[str, Any]:
         "phone": lead.phone,
         "email": lead.email,
         "details": lead.details,
+        "source": lead.source,
+    }
+
+
+def _handoff(handoff: Handoff) -> dict[str, Any]:
+    return {
+        "id": handoff.pk,
+        "state": handoff.state,
+        "reason": handoff.reason,
+        "requested_at": _iso(handoff.requested_at),
+        "claimed_at": _iso(handoff.claimed_at),
+        "ended_at": _iso(handoff.ended_at),
+        "satisfaction_score": handoff.satisfaction_score,
     }
 
 
@@ -230,6 +245,9 @@ def export_conversations(
             session, [_message(m, feedback.get(m.id)) for m in rows], calls
         )
         conversation["leads"] = [_lead(lead) for lead in session.leads.order_by("created_at", "pk")]
+        # Agents' messages are among the messages (role "agent", their name in metadata).
+        handoffs = session.handoffs.order_by("requested_at", "pk")
+        conversation["handoffs"] = [_handoff(handoff) for handoff in handoffs]
         conversations.append(conversation)
     return {
         "format": EXPORT_FORMAT,

@@ -34,6 +34,8 @@ except ImportError:  # the optional extra is not installed
     multiprocess = None  # type: ignore[assignment]
 
 #: Seconds; wide enough for a slow model at the default 30 s timeout.
+#: Waiting for a person takes seconds to many minutes.
+WAIT_BUCKETS = (5, 10, 20, 30, 60, 120, 180, 300, 600, 900, 1800, 3600)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60)
 
 
@@ -49,6 +51,9 @@ class _Instruments:
     tokens: Any
     tool_calls: Any
     confirmations: Any
+    handoffs: Any
+    handoff_wait: Any
+    handoff_first_reply: Any
 
 
 def available() -> bool:
@@ -117,6 +122,22 @@ def _instruments() -> _Instruments:
             "sophie_chat_confirmations",
             "Confirmations of tool calls, by outcome (accepted, declined, expired).",
             ["outcome"],
+        ),
+        handoffs=p.Counter(
+            "sophie_chat_handoffs",
+            "Handoffs to a person, by event (waiting, unavailable, claimed, ended, "
+            "cancelled, abandoned).",
+            ["event"],
+        ),
+        handoff_wait=p.Histogram(
+            "sophie_chat_handoff_wait_seconds",
+            "Time from asking for a person to an agent claiming the conversation.",
+            buckets=WAIT_BUCKETS,
+        ),
+        handoff_first_reply=p.Histogram(
+            "sophie_chat_handoff_first_reply_seconds",
+            "Time from asking for a person to the agent's first message.",
+            buckets=WAIT_BUCKETS,
         ),
     )
 
@@ -194,6 +215,20 @@ def answer_stored(
         m.tokens.labels(model=model, kind="prompt").inc(prompt_tokens)
     if completion_tokens:
         m.tokens.labels(model=model, kind="completion").inc(completion_tokens)
+
+
+def handoff_event(event: str, *, wait_seconds: float | None = None) -> None:
+    """A handoff changed state; ``wait_seconds``: since it was asked for (a claim)."""
+    if (m := _get()) is not None:
+        m.handoffs.labels(event=event).inc()
+        if wait_seconds is not None:
+            m.handoff_wait.observe(wait_seconds)
+
+
+def handoff_first_reply(seconds: float) -> None:
+    """An agent sent the first message of a handoff, ``seconds`` after it was asked for."""
+    if (m := _get()) is not None:
+        m.handoff_first_reply.observe(seconds)
 
 
 def multiprocess_mode() -> bool:

@@ -46,6 +46,9 @@ def on_user_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> Non
         ids = [session.pk for session in sub_objs]
         calls = ToolCall.objects.using(using).filter(session_id__in=ids)
         collector.add_field_update(ToolCall._meta.get_field("arguments"), _EmptyContext(), calls)
+        # Why they asked for a person is in their words.
+        handoffs = Handoff.objects.using(using).filter(session_id__in=ids)
+        collector.add_field_update(Handoff._meta.get_field("reason"), "", handoffs)
         return
     user_conversations_collected.send(
         sender=ChatSession, collector=collector, sessions=sub_objs, using=using

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from sophie_chat import conf, groups, protocol
+from sophie_chat import conf, groups, metrics, protocol
 from sophie_chat.business_hours import is_open_now, next_opening
 from sophie_chat.db import database_call
 from sophie_chat.models import ChatMessage, ChatSession, Handoff, Lead
@@ -97,6 +97,7 @@ async def request(session: Any, *, reason: str = "", origin: str = "") -> Handof
     """
     handoff, created = await _create(_session_id(session), reason.strip()[:1000])
     if created:
+        metrics.handoff_event(handoff.state)
         await _announce(handoff, origin=origin)
         if handoff.state == State.WAITING:
             _watch(handoff)
@@ -179,6 +180,7 @@ async def cancel(session: Any, *, origin: str = "") -> bool:
     )
     if handoff is None:
         return False
+    metrics.handoff_event("cancelled")
     await _announce(handoff, origin=origin)
     await _send_positions()
     return True
@@ -202,6 +204,8 @@ async def claim(handoff_id: int, agent: Any) -> bool:
     )
     if handoff is None:
         return False
+    wait = (handoff.claimed_at - handoff.requested_at).total_seconds()
+    metrics.handoff_event("claimed", wait_seconds=wait)
     await _announce(handoff)
     await _send_positions()
     return True
@@ -236,6 +240,7 @@ async def end(handoff_id: int, agent: Any) -> bool:
     )
     if handoff is None:
         return False
+    metrics.handoff_event("ended")
     await _announce(handoff)
     return True
 
@@ -255,7 +260,9 @@ async def send_agent_message(handoff_id: int, agent: Any, text: str) -> ChatMess
             _("Your message is %(length)d characters long; the limit is %(limit)d.")
             % {"length": len(text), "limit": limit}
         )
-    message = await _store_agent_message(handoff_id, agent, text)
+    message, first_reply = await _store_agent_message(handoff_id, agent, text)
+    if first_reply is not None:
+        metrics.handoff_first_reply(first_reply)
     stored = StoredMessage.from_model(message)
     session_id = str(message.session_id)
     await _to_visitor(session_id, protocol.message_frame(stored))
@@ -271,7 +278,10 @@ async def send_agent_message(handoff_id: int, agent: Any, text: str) -> ChatMess
 
 
 @database_call
-def _store_agent_message(handoff_id: int, agent: Any, text: str) -> ChatMessage:
+def _store_agent_message(
+    handoff_id: int, agent: Any, text: str
+) -> tuple[ChatMessage, float | None]:
+    """The stored message, and the seconds since the request when it is the first reply."""
     now = timezone.now()
     with transaction.atomic():
         handoff = Handoff.objects.select_for_update().filter(pk=handoff_id).first()
@@ -285,11 +295,11 @@ def _store_agent_message(handoff_id: int, agent: Any, text: str) -> ChatMessage:
             metadata={"agent": agent_profile(agent)},
             created_at=now,
         )
-        Handoff.objects.filter(pk=handoff_id, first_reply_at__isnull=True).update(
+        first = Handoff.objects.filter(pk=handoff_id, first_reply_at__isnull=True).update(
             first_reply_at=now
         )
         ChatSession.objects.filter(pk=handoff.session_id).update(updated_at=now)
-    return message
+    return message, (now - handoff.requested_at).total_seconds() if first else None
 
 
 async def agent_typing(handoff_id: int, agent: Any, is_typing: bool = True) -> bool:
@@ -385,6 +395,7 @@ async def expire(handoff_id: int) -> bool:
     if handoff is None:
         return False
     logger.info("Handoff timed out", extra={"handoff": handoff_id})
+    metrics.handoff_event("abandoned")
     await _announce(handoff)
     await _send_positions()
     return True
