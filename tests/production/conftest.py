@@ -51,6 +51,27 @@ def shared_topology(
     tmp_path_factory: pytest.TempPathFactory, fake_openai_process: FakeOpenAIProcess
 ) -> Iterator[Topology]:
     """Two server processes on the machine's Redis and PostgreSQL (REDIS_URL, DATABASE_URL)."""
+    with _shared_topology(tmp_path_factory, fake_openai_process) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def handoff_topology(
+    tmp_path_factory: pytest.TempPathFactory, fake_openai_process: FakeOpenAIProcess
+) -> Iterator[Topology]:
+    """:func:`shared_topology` with ``HANDOFF`` on (docs/handoff.md)."""
+    with _shared_topology(
+        tmp_path_factory, fake_openai_process, SOPHIE_TOPOLOGY_HANDOFF="1"
+    ) as topology:
+        yield topology
+
+
+@contextlib.contextmanager
+def _shared_topology(
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_openai_process: FakeOpenAIProcess,
+    **extra_env: str,
+) -> Iterator[Topology]:
     prefix = f"sophie-mp-{uuid.uuid4().hex[:12]}"
     redis_parts = urlsplit(os.environ["REDIS_URL"])
     redis_url = urlunsplit(redis_parts._replace(path=f"/{SHARED_REDIS_DB}"))
@@ -65,6 +86,7 @@ def shared_topology(
         prefix=prefix,
         model_url=fake_openai_process.url,
         rate=f"{SHARED_RATE}/m",
+        **extra_env,
     )
     servers: list[ChatServer] = []
     try:

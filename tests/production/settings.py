@@ -12,6 +12,8 @@ what the fixtures steer through the environment:
     the message rate per visitor (default ``"1000/m"``, no burst limit).
 ``SOPHIE_E2E_OPENAI_BASE_URL``, ``SOPHIE_E2E_OPENAI_API_KEY``
     the fake OpenAI server.
+``SOPHIE_TOPOLOGY_HANDOFF``
+    ``"1"``: handoff to a person on (docs/handoff.md).
 """
 
 import os
@@ -51,6 +53,8 @@ SOPHIE_CHAT.update(
     # Every test starts its conversations from 127.0.0.1.
     SESSION_START_RATE="1000/m",
 )
+if os.environ.get("SOPHIE_TOPOLOGY_HANDOFF") == "1":
+    SOPHIE_CHAT["HANDOFF"] = {"ENABLED": True, "WAIT_TIMEOUT": 300}
 
 # The server's stderr is collected by the fixtures and shown when a test fails.
 LOGGING = server_logging("INFO")
