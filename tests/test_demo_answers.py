@@ -89,8 +89,6 @@ async def test_a_rare_word_of_an_answer_finds_it(demo):
     [
         ("en", "Do you clean swimming pools?"),
         ("pt-br", "Vocês fazem limpeza de piscina?"),
-        ("en", "I want to talk to a human"),
-        ("pt-br", "Quero falar com um humano"),
     ],
 )
 async def test_what_the_knowledge_base_does_not_cover_gets_an_honest_i_dont_know(
@@ -101,6 +99,20 @@ async def test_what_the_knowledge_base_does_not_cover_gets_an_honest_i_dont_know
     assert answer["content"].startswith(NO_ANSWER[locale])
     assert answer["metadata"]["sources"] == []
     assert answer["metadata"]["declined"] is True
+
+
+@pytest.mark.parametrize(
+    ("locale", "question", "says"),
+    [
+        ("en", "I want to talk to a human", "I'm bringing in a person from our team."),
+        ("pt-br", "Quero falar com um humano", "Estou chamando uma pessoa da nossa equipe."),
+    ],
+)
+async def test_asking_for_a_person_brings_one_in_instead_of_an_answer(demo, locale, question, says):
+    (answer,) = await conversation(demo, locale, question)
+
+    assert answer["content"].startswith(says)
+    assert answer["metadata"]["handoff"] == "waiting"
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,13 @@ TOOLS = (
     else []
 )
 
+# Casa Pronta's office hours, when the demo keeps them (DEMO_OFFICE_HOURS=1).
+OFFICE_HOURS = {
+    **{day: [("08:00", "12:00"), ("13:00", "18:00")] for day in ("mon", "tue", "wed", "thu")},
+    "fri": [("08:00", "12:00"), ("13:00", "17:00")],
+    "sat": [("09:00", "13:00")],
+}
+
 SOPHIE_CHAT = {
     "LLM": LLM,
     "ASSISTANT_NAME": "Sophie",
@@ -202,6 +209,14 @@ SOPHIE_CHAT = {
     },
     # Estimated costs on the analytics dashboard (chat/analytics/), per 1M tokens.
     "MODEL_PRICES": {"gpt-4o-mini": {"input": 0.15, "output": 0.6}},
+    # A person from the team takes over when asked (docs/handoff.md). Always open,
+    # unless DEMO_OFFICE_HOURS=1 gives the team Casa Pronta's office hours.
+    "HANDOFF": {
+        "ENABLED": True,
+        "TIMEZONE": "America/Sao_Paulo",
+        "HOURS": OFFICE_HOURS if os.environ.get("DEMO_OFFICE_HOURS") == "1" else {},
+        "WAIT_TIMEOUT": 180,
+    },
 }
 
 LOGIN_URL = "login"

@@ -100,6 +100,9 @@ class TurnRequest:
     may_be_resent: bool = True
     #: Offer the model the ``TOOLS`` the visitor may use (an evaluation does not).
     use_tools: bool = True
+    #: Hand the conversation to a person when the visitor asks for one in so many
+    #: words, with ``HANDOFF`` on (an evaluation does not).
+    may_hand_over: bool = True
 
 
 class TurnSink(Protocol):
@@ -365,7 +368,7 @@ class Turn:
                 return
             llm = backends.llm()
             draft = AnswerDraft(self.session_id, question.message.id, model=llm.model_name)
-            if handoff.enabled() and asks_for_a_person(question.message.content):
+            if self.wants_a_person(question):
                 await self.hand_over(draft)
                 return
             self.knowledge_search(turn_search_query(question))
@@ -493,6 +496,14 @@ class Turn:
         if question.new:
             await handoff.visitor_message(found.id, self.session_id, question.message)
         return found.held_by_person
+
+    def wants_a_person(self, question: StoredQuestion) -> bool:
+        """The visitor asked for a person in so many words (docs/handoff.md)."""
+        return (
+            self.request.may_hand_over
+            and handoff.enabled()
+            and asks_for_a_person(question.message.content)
+        )
 
     async def hand_over(self, draft: AnswerDraft) -> None:
         """The visitor asked for a person in so many words: ask for one, and say so."""

@@ -458,6 +458,8 @@ async def run_case(case: Case, visitor: Visitor) -> CaseOutcome:
             may_be_resent=False,
             # Tools act on real data for a visitor; an evaluation only measures answers.
             use_tools=False,
+            # Nor does it call a person: "talk to a human" is answered by Sophie.
+            may_hand_over=False,
         )
         sink = _Sink(time.monotonic())
         turn = Turn(request, sink, records)

@@ -278,3 +278,4 @@ def test_pt_br_banners(demo, open_tab):
     tab.widget(".handoff__request").click()
 
     tab.widget(".handoff__status").filter(has_text="Você é o número 2 da fila").wait_for()
+

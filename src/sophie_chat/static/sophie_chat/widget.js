@@ -763,6 +763,8 @@ export class SophieChatElement extends HTMLElement {
     ui.disclaimer = h("p", { class: "disclaimer", part: "disclaimer" }, s.disclaimer);
     ui.rating = this._buildRating();
     ui.handoff = this._buildHandoff();
+    // "Talk to a person" sits in the header, before the close button.
+    ui.header.insertBefore(ui.handoff.request, ui.close);
     // Announcements that have no visible place of their own (feedback thanks, limits).
     ui.announcer = h("div", { class: "sr-only", role: "status", "aria-live": "polite" });
 
@@ -936,7 +938,6 @@ export class SophieChatElement extends HTMLElement {
       { class: "handoff", part: "handoff" },
       handoff.banner,
       handoff.form,
-      handoff.request,
     );
     return handoff;
   }
