@@ -294,6 +294,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case protocol.SessionClose():
                 session = self.require_session()
                 await store.close_session(session.id)
+                if handoff.enabled():
+                    # The agent hears the visitor has gone.
+                    await handoff.close(session.id)
                 closed = protocol.session_closed_frame(session.id)
                 await self.send_frame(closed)
                 await self.to_group(closed)

@@ -262,3 +262,21 @@ async def test_agent_messages_stay_in_the_conversation_history(connect):
     stored = await ChatMessage.objects.aget(session_id=session["session_id"], role="agent")
 
     assert stored.agent_id == agent.pk
+
+
+async def test_closing_the_conversation_ends_the_persons_conversation(connect):
+    client, _ = await connect()
+    session = await client.start()
+    await client.send({"type": "handoff_request"})
+    await client.receive()
+    found = await open_handoff_of(session["session_id"])
+    await handoff.claim(found.pk, await make_agent())
+    await client.receive()
+    inbox = await Listener.join()
+
+    await client.send({"type": "session_close"})
+
+    event = await inbox.until(lambda e: e["type"] == "inbox.changed")
+    assert event["state"] == "ended"
+    stored = await Handoff.objects.aget(pk=found.pk)
+    assert (stored.state, stored.ended_by_id) == ("ended", None)

@@ -186,6 +186,24 @@ async def cancel(session: Any, *, origin: str = "") -> bool:
     return True
 
 
+async def close(session: Any) -> bool:
+    """The visitor closed the conversation: a waiting handoff is cancelled, an active
+    one ended (with nobody as ``ended_by``). False when none was open."""
+    session_id = _session_id(session)
+    now = timezone.now()
+    handoff = await _change(
+        {"session_id": session_id, "state": State.WAITING}, state=State.CANCELLED, ended_at=now
+    ) or await _change(
+        {"session_id": session_id, "state": State.ACTIVE}, state=State.ENDED, ended_at=now
+    )
+    if handoff is None:
+        return False
+    metrics.handoff_event("cancelled" if handoff.state == State.CANCELLED else "ended")
+    await _announce(handoff)
+    await _send_positions()
+    return True
+
+
 # -- staff ---------------------------------------------------------------------------
 
 
