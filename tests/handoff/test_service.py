@@ -287,3 +287,18 @@ async def test_the_signal_and_the_staff_e_mail_tell_of_a_waiting_visitor():
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["team@example.com"]
     assert "no-show" in mail.outbox[0].body
+
+
+async def test_listing_the_open_handoffs_expires_the_overdue_first():
+    late = await handoff.request(await make_session())
+    fresh = await handoff.request(await make_session())
+    for timer in list(handoff.service._timers.values()):
+        timer.cancel()
+    await Handoff.objects.filter(pk=late.pk).aupdate(
+        requested_at=late.requested_at - dt.timedelta(seconds=301)
+    )
+
+    listed = await handoff.open_handoffs()
+
+    assert [h.pk for h in listed] == [fresh.pk]
+    assert (await Handoff.objects.aget(pk=late.pk)).state == Handoff.State.ABANDONED

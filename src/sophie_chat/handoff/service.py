@@ -439,12 +439,18 @@ def _overdue(now: datetime) -> list[int]:
     )
 
 
-@database_call
-def open_handoffs() -> list[Handoff]:
+async def open_handoffs() -> list[Handoff]:
     """The waiting (oldest first) then active handoffs, with session and agent loaded.
 
-    Call :func:`sweep` first to leave out those past their timeout.
+    Those waiting past their timeout are expired first (:func:`sweep`), so a
+    restarted process's lost timers cost no visitor more than one listing.
     """
+    await sweep()
+    return await _open_handoffs()
+
+
+@database_call
+def _open_handoffs() -> list[Handoff]:
     found = Handoff.objects.select_related("session", "agent").filter(state__in=Handoff.OPEN)
     return sorted(found, key=lambda h: (h.state != State.WAITING, h.requested_at, h.pk))
 
