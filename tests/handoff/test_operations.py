@@ -11,8 +11,10 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from sophie_chat import analytics, data_rights
+from sophie_chat import analytics, data_rights, handoff
 from sophie_chat.models import ChatMessage, ChatSession, Handoff
+from tests.support.handoff import handoff_settings
+from tests.support.overrides import settings_with
 from tests.support.records import conversation
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +133,25 @@ def test_the_admin_shows_who_answered(admin_client, django_user_model, agent):
     assert "ana" in page
     assert "A plumber is on the way." in page
     assert "ana" in handoffs
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_metrics_count_handoffs_and_their_waits(agent):
+    prometheus_client = pytest.importorskip("prometheus_client")
+
+    def sample(name, **labels):
+        return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0
+
+    before = sample("sophie_chat_handoffs_total", event="claimed")
+    waits = sample("sophie_chat_handoff_wait_seconds_count")
+    replies = sample("sophie_chat_handoff_first_reply_seconds_count")
+    with settings_with(HANDOFF=handoff_settings()):
+        session = await ChatSession.objects.acreate()
+        found = await handoff.request(session)
+        await handoff.claim(found.pk, agent)
+        await handoff.send_agent_message(found.pk, agent, "Hello")
+        await handoff.send_agent_message(found.pk, agent, "Again")
+
+    assert sample("sophie_chat_handoffs_total", event="claimed") == before + 1
+    assert sample("sophie_chat_handoff_wait_seconds_count") == waits + 1
+    assert sample("sophie_chat_handoff_first_reply_seconds_count") == replies + 1
