@@ -279,3 +279,21 @@ def test_pt_br_banners(demo, open_tab):
 
     tab.widget(".handoff__status").filter(has_text="Você é o número 2 da fila").wait_for()
 
+
+
+def test_in_the_demo_asking_in_portuguese_brings_the_waiting_banner(demo, open_tab):
+    """The real demo server (offline model): the phrase asks for a person, every
+    word of it answered without a model, and the visitor can stop waiting."""
+    tab = open_tab(demo.url, locale="pt-BR").open().wait_online()
+
+    tab.ask("Quero falar com um atendente")
+
+    answer = tab.wait_answers(1)
+    assert "Estou chamando uma pessoa da nossa equipe" in answer.inner_text()
+    status = tab.widget(".handoff__status")
+    status.filter(has_text="Aguardando uma pessoa da nossa equipe").wait_for()
+    assert "número" in status.inner_text()
+    tab.page.get_by_role("button", name="Parar de esperar").click()
+    status.filter(has_text="Você parou de esperar").wait_for()
+    assert tab.widget(".handoff__request").is_visible()
+    assert tab.console_errors == []
