@@ -280,3 +280,22 @@ async def test_closing_the_conversation_ends_the_persons_conversation(connect):
     assert event["state"] == "ended"
     stored = await Handoff.objects.aget(pk=found.pk)
     assert (stored.state, stored.ended_by_id) == ("ended", None)
+
+
+async def test_the_model_calls_request_handoff_and_every_tab_hears_the_state(connect, dummy_llm):
+    dummy_llm.enqueue_tool_calls(("request_handoff", {"reason": "disputed charge"}))
+    dummy_llm.enqueue("A person from our team will join you here.")
+    client, _ = await connect()
+    session = await client.start()
+
+    frames = await client.ask("I was charged twice and nobody helps me", "d1")
+
+    assert {"type": "handoff", "state": "waiting", "position": 1} in frames
+    assert frames[-1]["message"]["content"] == "A person from our team will join you here."
+    offered = [tool.name for tool in dummy_llm.requests[0].tools]
+    assert "request_handoff" in offered
+    result = dummy_llm.requests[1].messages[-1]
+    assert result.role == "tool"
+    assert '"state": "waiting"' in result.content
+    stored = await open_handoff_of(session["session_id"])
+    assert stored.reason == "disputed charge"
