@@ -27,7 +27,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
-from sophie_chat import conf, engine, flights, groups, handoff, metrics, protocol, store
+from sophie_chat import backends, conf, engine, flights, groups, handoff, metrics, protocol, store
 from sophie_chat.connections import registry
 from sophie_chat.context import resolve_user_type
 from sophie_chat.exceptions import (
@@ -38,9 +38,11 @@ from sophie_chat.exceptions import (
     InvalidMessage,
     RateLimited,
     RefusedAtOnce,
+    ServiceUnavailable,
     SessionNotFound,
     TooManyConnections,
 )
+from sophie_chat.ratelimit.base import RateLimiterUnavailable
 from sophie_chat.security import (
     client_ip,
     make_resume_token,
@@ -329,6 +331,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.session is None:
             await self.start_session(None)
         session = self.require_session()
+        await self.limit_handoff(session.id)
         self.handoff = None
         if isinstance(frame, protocol.HandoffRequest):
             found = await handoff.request(session, reason=frame.reason, origin=self.channel_name)
@@ -346,6 +349,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not handoff.enabled():
             raise InvalidMessage(_("Talking to a person is not available here."))
         session = self.require_session()
+        await self.limit_handoff(session.id)
         try:
             await handoff.leave_message(
                 session.id,
@@ -357,6 +361,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ValidationError as exc:
             raise InvalidMessage(_("Give an e-mail address or a phone number.")) from exc
         await self.send_frame(protocol.ack_frame("handoff_leave_message"))
+
+    async def limit_handoff(self, session_id: str) -> None:
+        """Asking for a person (and leaving messages) counts against the visitor's rate:
+        each request may e-mail the staff."""
+        try:
+            decision = await backends.rate_limiter().hit(f"handoff:{session_id}")
+        except RateLimiterUnavailable as exc:
+            if conf.get("RATE_LIMIT_FAIL_OPEN"):
+                return
+            raise ServiceUnavailable() from exc
+        if not decision.allowed:
+            raise RateLimited(retry_after=decision.retry_after)
 
     async def typing_to_agent(self, is_typing: bool) -> None:
         """While a person is (or is about to be) in the conversation, they see the visitor type."""

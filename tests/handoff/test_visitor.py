@@ -299,3 +299,20 @@ async def test_the_model_calls_request_handoff_and_every_tab_hears_the_state(con
     assert '"state": "waiting"' in result.content
     stored = await open_handoff_of(session["session_id"])
     assert stored.reason == "disputed charge"
+
+
+async def test_asking_over_and_over_is_rate_limited(connect):
+    client, _ = await connect()
+    await client.start()
+
+    replies = []
+    # The default rate: 10 a minute, 3 more in a burst.
+    for _ in range(8):
+        await client.send({"type": "handoff_request"})
+        replies.append(await client.receive())
+        await client.send({"type": "handoff_cancel"})
+        replies.append(await client.receive())
+
+    codes = [reply.get("code") for reply in replies if reply["type"] == "error"]
+    assert "rate_limited" in codes
+    assert await Handoff.objects.acount() < 8
