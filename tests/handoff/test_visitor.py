@@ -316,3 +316,23 @@ async def test_asking_over_and_over_is_rate_limited(connect):
     codes = [reply.get("code") for reply in replies if reply["type"] == "error"]
     assert "rate_limited" in codes
     assert await Handoff.objects.acount() < 8
+
+
+async def test_a_tab_resuming_a_waiting_conversation_keeps_its_timeout(connect):
+    client, _ = await connect()
+    session = await client.start()
+    await client.send({"type": "handoff_request"})
+    await client.receive()
+    # As if the process that held the timer had restarted.
+    for timer in list(handoff.service._timers.values()):
+        timer.cancel()
+    await client.close()
+
+    with settings_with(HANDOFF=handoff_settings(WAIT_TIMEOUT=0.3)):
+        again, _ = await connect()
+        resumed = await again.start(resume_token=session["resume_token"])
+        assert resumed["handoff"]["state"] == "waiting"
+        later = await again.receive(timeout=3)
+
+    assert later["type"] == "handoff"
+    assert later["state"] == "unavailable"

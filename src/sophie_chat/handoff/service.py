@@ -384,11 +384,19 @@ _timers: dict[int, asyncio.Task[None]] = {}
 
 
 def _watch(handoff: Handoff) -> None:
-    """Give up on ``handoff`` after ``WAIT_TIMEOUT`` unless someone claims it first."""
+    """Give up on ``handoff`` ``WAIT_TIMEOUT`` after it was asked for, unless someone
+    claims it first (once per process: a resumed conversation's timer is not doubled)."""
+    running = _timers.get(handoff.pk)
+    if running is not None and not running.done():
+        return
     timeout = float(conf.get("HANDOFF")["WAIT_TIMEOUT"])
-    task = asyncio.create_task(_expire_later(handoff.pk, timeout))
+    waited = (timezone.now() - handoff.requested_at).total_seconds()
+    task = asyncio.create_task(_expire_later(handoff.pk, max(0.0, timeout - waited)))
     _timers[handoff.pk] = task
-    task.add_done_callback(lambda done: _timers.pop(handoff.pk, None))
+    # Forget it once done, unless a newer timer took its place.
+    task.add_done_callback(
+        lambda done: _timers.pop(handoff.pk) if _timers.get(handoff.pk) is done else None
+    )
 
 
 async def _expire_later(handoff_id: int, delay: float) -> None:
@@ -474,6 +482,9 @@ async def session_state(session_id: str) -> dict[str, Any] | None:
     handoff = await _latest(session_id)
     if handoff is None:
         return None
+    if handoff.state == State.WAITING:
+        # The process that held its timer may have restarted: this one keeps time now.
+        _watch(handoff)
     return await state_frame(handoff)
 
 
