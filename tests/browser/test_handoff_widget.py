@@ -84,6 +84,10 @@ class HandoffChat:
             socket.send(json.dumps({"type": "ack", "of": "handoff_leave_message"}))
         elif kind == "session_rate":
             socket.send(json.dumps({"type": "ack", "of": "session_rate"}))
+        elif kind == "feedback":
+            socket.send(
+                json.dumps({"type": "ack", "of": "feedback", "message_id": frame["message_id"]})
+            )
         elif kind == "message":
             # A person holds the conversation: acknowledged, no answer.
             self.broadcast(
@@ -117,6 +121,26 @@ class HandoffChat:
 
     def sent(self, kind: str) -> list[dict]:
         return [frame for frame in self.received if frame["type"] == kind]
+
+
+def sophie_answers(chat: HandoffChat, text: str) -> None:
+    """An answer of Sophie's, as the real server streams it."""
+    answer_id = str(uuid.uuid4())
+    chat.broadcast({"type": "stream_start", "message_id": answer_id, "reply_to": ""})
+    chat.broadcast({"type": "stream_delta", "message_id": answer_id, "delta": text})
+    chat.broadcast(
+        {
+            "type": "stream_end",
+            "message": {
+                "id": answer_id,
+                "role": "assistant",
+                "content": text,
+                "created_at": _now(),
+                "status": "complete",
+                "metadata": {"sources": [], "cached": False, "fallback": False},
+            },
+        }
+    )
 
 
 def routed_tab(open_tab, demo, chat, **options):
@@ -280,7 +304,6 @@ def test_pt_br_banners(demo, open_tab):
     tab.widget(".handoff__status").filter(has_text="Você é o número 2 da fila").wait_for()
 
 
-
 def test_in_the_demo_asking_in_portuguese_brings_the_waiting_banner(demo, open_tab):
     """The real demo server (offline model): the phrase asks for a person, every
     word of it answered without a model, and the visitor can stop waiting."""
@@ -297,3 +320,20 @@ def test_in_the_demo_asking_in_portuguese_brings_the_waiting_banner(demo, open_t
     status.filter(has_text="Você parou de esperar").wait_for()
     assert tab.widget(".handoff__request").is_visible()
     assert tab.console_errors == []
+
+
+def test_a_thumbs_down_offers_a_person_once(demo, open_tab):
+    chat = HandoffChat()
+    tab = routed_tab(open_tab, demo, chat)
+    tab.ask("Why was I charged twice?")
+    sophie_answers(chat, "Payments are taken when the job is done.")
+    answer = tab.wait_answers(1)
+
+    answer.locator(".feedback--down").click()
+
+    offer = tab.widget(".notice").filter(has_text="Would you rather talk to a person")
+    offer.wait_for()
+    offer.get_by_role("button", name="Talk to a person").click()
+    tab.widget(".handoff__status").filter(has_text="in line").wait_for()
+    assert len(chat.sent("handoff_request")) == 1
+    assert tab.widget(".notice__action").count() == 0

@@ -198,6 +198,7 @@ def ui_strings(name: str) -> dict[str, str]:
         "leave_send": _("Send message"),
         "leave_thanks": _("Thanks! Our team will get back to you."),
         "rate_agent_title": _("How was your conversation with %(agent)s?"),
+        "handoff_offer": _("Would you rather talk to a person from our team?"),
     }
 
 

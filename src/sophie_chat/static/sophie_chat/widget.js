@@ -128,6 +128,7 @@ const DEFAULT_STRINGS = {
   leave_send: "Send message",
   leave_thanks: "Thanks! Our team will get back to you.",
   rate_agent_title: "How was your conversation with %(agent)s?",
+  handoff_offer: "Would you rather talk to a person from our team?",
 };
 
 // Icon paths (24x24 viewBox), drawn with currentColor.
@@ -547,6 +548,7 @@ export class SophieChatElement extends HTMLElement {
     this._handoffWanted = false; // "Talk to a person" pressed before the session was ready
     this._leftMessage = false; // a message for the team was acknowledged in this conversation
     this._visitorTypingSentAt = 0;
+    this._personOffered = null; // the conversation a thumbs-down offered a person in
     this._timers = {
       reconnect: 0,
       ping: 0,
@@ -1540,6 +1542,7 @@ export class SophieChatElement extends HTMLElement {
         stored.ratings = ratings;
       });
       this._announce(this._strings.feedback_thanks);
+      if (rating === "down") this._offerPerson();
     } else if (frame.of === "session_rate") {
       this._onRatingAck();
     } else if (frame.of === "handoff_leave_message") {
@@ -1779,6 +1782,25 @@ export class SophieChatElement extends HTMLElement {
       contact,
       message: ui.message.value.trim(),
     });
+  }
+
+  /** After a thumbs-down, once per conversation: offer a person (when the site has handoff). */
+  _offerPerson() {
+    const state = this._handoff ? this._handoff.state : null;
+    if (this._features.handoff !== true || state === "waiting" || state === "active") return;
+    if (this._personOffered === this._sessionId) return;
+    this._personOffered = this._sessionId;
+    const notice = this._notice(this._strings.handoff_offer);
+    const button = h(
+      "button",
+      { type: "button", class: "notice__action", part: "handoff-offer" },
+      this._strings.handoff_request,
+    );
+    button.addEventListener("click", () => {
+      button.remove();
+      this._requestHandoff();
+    });
+    notice.append(button);
   }
 
   _onMessageLeft() {
