@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import time_machine
 
-from sophie_chat import offers
+from sophie_chat import handoff, offers
 from sophie_chat.handoff.offer import offer_a_person
 from sophie_chat.handoff.phrases import asks_for_a_person
 from tests.support.handoff import handoff_settings
@@ -61,3 +61,15 @@ async def test_nothing_is_offered_out_of_hours_or_without_handoff():
     ):
         assert await offer_a_person(CONTEXT) is None
     assert await offer_a_person(CONTEXT) is None  # HANDOFF off (the default)
+
+
+async def test_nothing_is_offered_when_nobody_is_available():
+    async def nobody() -> bool:
+        return False
+
+    handoff.availability(nobody)
+    try:
+        with settings_with(HANDOFF=handoff_settings()):
+            assert await offer_a_person(CONTEXT) is None
+    finally:
+        handoff.forget_availability(nobody)

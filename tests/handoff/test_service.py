@@ -302,3 +302,19 @@ async def test_listing_the_open_handoffs_expires_the_overdue_first():
 
     assert [h.pk for h in listed] == [fresh.pk]
     assert (await Handoff.objects.aget(pk=late.pk)).state == Handoff.State.ABANDONED
+
+
+async def test_in_hours_with_nobody_available_the_request_is_unavailable_at_once():
+    async def nobody() -> bool:
+        return False
+
+    handoff.availability(nobody)
+    try:
+        found = await handoff.request(await make_session())
+    finally:
+        handoff.forget_availability(nobody)
+
+    assert found.state == Handoff.State.UNAVAILABLE
+    assert found.opens_at is None
+    assert await handoff.state_frame(found) == {"type": "handoff", "state": "unavailable"}
+    assert (await handoff.request(await make_session())).state == Handoff.State.WAITING

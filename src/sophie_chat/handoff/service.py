@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,6 +86,40 @@ def _session_id(session: Any) -> str:
     return session if isinstance(session, str) else str(session.id)
 
 
+# -- availability ------------------------------------------------------------------
+
+#: A coroutine function saying whether anyone can take a conversation now.
+AvailabilityCheck = Callable[[], Awaitable[bool]]
+
+_availability: list[AvailabilityCheck] = []
+
+
+def availability(func: AvailabilityCheck) -> AvailabilityCheck:
+    """Register a check of whether anyone can take a conversation now (usable as a
+    decorator; registering twice is a no-op), such as the inbox's presence: within
+    business hours, a request nobody can take is ``unavailable`` at once."""
+    if func not in _availability:
+        _availability.append(func)
+    return func
+
+
+def forget_availability(func: AvailabilityCheck) -> None:
+    if func in _availability:
+        _availability.remove(func)
+
+
+async def someone_available() -> bool:
+    """Whether every registered check says someone can take a conversation (True with
+    none registered). A check that raises is logged and ignored."""
+    for check in tuple(_availability):
+        try:
+            if not await check():
+                return False
+        except Exception:
+            logger.exception("Handoff availability check failed; ignored")
+    return True
+
+
 # -- asking, cancelling -------------------------------------------------------------
 
 
@@ -95,7 +130,8 @@ async def request(session: Any, *, reason: str = "", origin: str = "") -> Handof
     Every tab of the visitor (but the connection ``origin``) and the inbox
     hear of a new one; a waiting one gets its timeout task in this process.
     """
-    handoff, created = await _create(_session_id(session), reason.strip()[:1000])
+    staffed = await someone_available()
+    handoff, created = await _create(_session_id(session), reason.strip()[:1000], staffed)
     if created:
         metrics.handoff_event(handoff.state)
         await _announce(handoff, origin=origin)
@@ -105,7 +141,7 @@ async def request(session: Any, *, reason: str = "", origin: str = "") -> Handof
 
 
 @database_call
-def _create(session_id: str, reason: str) -> tuple[Handoff, bool]:
+def _create(session_id: str, reason: str, staffed: bool) -> tuple[Handoff, bool]:
     found = _open_of(session_id)
     if found is not None:
         return found, False
@@ -113,7 +149,8 @@ def _create(session_id: str, reason: str) -> tuple[Handoff, bool]:
     is_open, opens_at = is_open_now(now)
     try:
         with transaction.atomic():
-            if is_open:
+            # In hours with nobody there, when the team is back is unknown (no opens_at).
+            if is_open and staffed:
                 handoff = Handoff.objects.create(
                     session_id=session_id, reason=reason, requested_at=now
                 )
