@@ -218,7 +218,8 @@ def test_an_anonymous_visitor_is_offered_no_booking_tools(model_demo, fake_opena
     tab.wait_answers(1)
 
     (request,) = fake_openai.chat_requests()
-    assert offered_tools(request) == ["search_services", "capture_lead"]
+    # request_handoff: the demo has handoff on (a person, for anyone).
+    assert offered_tools(request) == ["search_services", "capture_lead", "request_handoff"]
     # welcome.features.tools: the site has tools, and the widget knows it.
     assert tab.panel.get_attribute("data-tools") == ""
 
