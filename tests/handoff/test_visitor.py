@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import time_machine
 
-from sophie_chat import handoff
+from sophie_chat import backends, handoff
 from sophie_chat.models import ChatMessage, ChatSession, Handoff, Lead
 from tests.support.handoff import Listener, handoff_settings, make_agent
 from tests.support.overrides import settings_with
@@ -336,3 +336,32 @@ async def test_a_tab_resuming_a_waiting_conversation_keeps_its_timeout(connect):
 
     assert later["type"] == "handoff"
     assert later["state"] == "unavailable"
+
+
+async def test_out_of_hours_the_model_is_told_it_may_take_the_details_with_capture_lead(
+    connect,
+):
+    hours = {"mon": [("09:00", "18:00")]}
+    with (
+        settings_with(
+            HANDOFF=handoff_settings(HOURS=hours, TIMEZONE="UTC"),
+            TOOLS=["sophie_chat.tools.leads.capture_lead"],
+        ),
+        time_machine.travel(dt.datetime(2026, 12, 7, 20, 0, tzinfo=dt.UTC), tick=False),
+    ):
+        model = backends.llm()  # the settings' own model (changing settings forgets it)
+        model.enqueue_tool_calls(("request_handoff", {"reason": "leak"}))
+        model.enqueue("Our team is back on Monday; may I take your details?")
+        client, _ = await connect()
+        await client.start()
+        frames = await client.ask("I need someone for my leak", "o1")
+
+    unavailable = {
+        "type": "handoff",
+        "state": "unavailable",
+        "opens_at": "2026-12-14T09:00:00+00:00",
+    }
+    assert unavailable in frames
+    result = model.requests[1].messages[-1].content
+    assert "capture_lead" in result
+    assert "2026-12-14T09:00:00+00:00" in result

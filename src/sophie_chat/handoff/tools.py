@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from sophie_chat.handoff import service
 from sophie_chat.tools.base import ToolContext, tool
+from sophie_chat.tools.leads import lead_capture_available
 
 #: Its dotted path, as ``TOOLS`` would list it.
 TOOL_PATH = "sophie_chat.handoff.tools.request_handoff"
@@ -38,6 +39,7 @@ async def request_handoff(reason: str = "", *, context: ToolContext) -> dict[str
         result["team_back_at"] = frame.get("opens_at")
         result["say"] = (
             "Nobody from the team is available now. Tell the visitor when they are back "
-            "and that they can leave a message with their contact details."
+            "and that they can leave a message with their contact details"
+            + (", which you can take with capture_lead." if lead_capture_available() else ".")
         )
     return result
