@@ -60,6 +60,10 @@ FIELDS = {
     "session_rate": ["score", "comment"],
     "session_close": [],
     "ping": [],
+    # Parsed whatever the settings; answered with invalid_message while HANDOFF is off.
+    "handoff_request": ["reason"],
+    "handoff_cancel": [],
+    "handoff_leave_message": ["contact", "name", "message"],
 }
 
 

@@ -365,3 +365,24 @@ async def test_out_of_hours_the_model_is_told_it_may_take_the_details_with_captu
     result = model.requests[1].messages[-1].content
     assert "capture_lead" in result
     assert "2026-12-14T09:00:00+00:00" in result
+
+
+async def test_hostile_text_in_a_left_message_is_stored_clean(connect):
+    client, _ = await connect()
+    session = await client.start()
+
+    await client.send(
+        {
+            "type": "handoff_leave_message",
+            "name": "Rita\x00\u202e <script>",
+            "contact": "+55 41 9\x00 9999-0000",
+            "message": "\ud800call me\x07",
+        }
+    )
+    reply = await client.receive()
+
+    assert reply == {"type": "ack", "of": "handoff_leave_message"}
+    lead = await Lead.objects.aget(session_id=session["session_id"])
+    assert "\x00" not in lead.name + lead.phone + lead.details
+    assert lead.name.startswith("Rita")
+    assert "call me" in lead.details
