@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 from django.utils.translation import override as translation_override
 
 from sophie_chat.admin_actions import DataRightsAdminMixin
+from sophie_chat.inbox import admin as inbox_admin  # noqa: F401  (registers its models)
 from sophie_chat.models import (
     ChatAnalytics,
     ChatMessage,

@@ -66,7 +66,35 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors.extend(_check_prompts(config, valid))
     errors.extend(_check_tools(config, valid))
     errors.extend(_check_handoff(config, valid))
+    errors.extend(_check_inbox(config, valid))
     return errors
+
+
+# The staff inbox (W028) ------------------------------------------------------------------
+
+
+def _check_inbox(config: dict[str, Any], valid: set[str]) -> list[checks.CheckMessage]:
+    """Agents' presence (docs/handoff.md, "Presence") lives in the default cache: with
+    several processes (a channel layer that is not in memory) it must be shared."""
+    if "HANDOFF" not in valid or not config["HANDOFF"]["ENABLED"]:
+        return []
+    layer = ((getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default") or {}).get(
+        "BACKEND", ""
+    )
+    cache = (settings.CACHES.get("default") or {}).get("BACKEND", "")
+    local = cache.endswith(("locmem.LocMemCache", "dummy.DummyCache"))
+    if layer and not layer.endswith("InMemoryChannelLayer") and local:
+        return [
+            checks.Warning(
+                "The inbox keeps agents' presence in the default cache, which is local to "
+                "each process while the channel layer serves several: agents on another "
+                "process will look offline.",
+                hint="Use a shared default cache (Redis, Memcached or the database), as "
+                "docs/deployment.md shows.",
+                id="sophie_chat.W028",
+            )
+        ]
+    return []
 
 
 # Handoff (E030 to E034, W025 to W027) ----------------------------------------------------

@@ -604,3 +604,56 @@ class Handoff(models.Model):
     def __str__(self) -> str:
         when = f"{self.requested_at:%Y-%m-%d %H:%M}"
         return f"{self.get_state_display()} · {when} · {self.session_id}"
+
+
+class InternalNote(models.Model):
+    """A note agents leave on a handed-off conversation, for each other (docs/handoff.md).
+
+    Never sent to the visitor: only the staff inbox reads notes. Deleted with
+    the conversation.
+    """
+
+    handoff = models.ForeignKey(
+        Handoff, on_delete=models.CASCADE, related_name="notes", verbose_name=_("handoff")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    content = models.TextField(_("note"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("internal note")
+        verbose_name_plural = _("internal notes")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.content[:60]
+
+
+class CannedReply(models.Model):
+    """A ready-made answer agents insert in the inbox, managed in the admin."""
+
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"))
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        help_text=_("The language it is written in, e.g. pt-br; empty for any."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+        ordering = ["title", "pk"]
+
+    def __str__(self) -> str:
+        return self.title

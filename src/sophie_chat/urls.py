@@ -3,6 +3,7 @@
 from django.urls import path
 
 from sophie_chat import dashboard, views
+from sophie_chat.inbox import views as inbox
 
 app_name = "sophie_chat"
 
@@ -11,4 +12,5 @@ urlpatterns = [
     path("metrics/", views.metrics, name="metrics"),
     path("analytics/", dashboard.dashboard, name="analytics"),
     path("analytics/export.csv", dashboard.dashboard_csv, name="analytics_csv"),
+    path("inbox/", inbox.inbox, name="inbox"),
 ]
