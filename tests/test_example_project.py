@@ -54,7 +54,11 @@ logins = {a.username: authenticate(username=a.username, password=DEMO_PASSWORD) 
 from demo.accounts import user_type
 from django.contrib.auth.models import User
 types = {a.username: user_type(User.objects.get(username=a.username)) for a in DEMO_ACCOUNTS}
-print(json.dumps({"pages": pages, "logins": logins, "types": types}))
+agents = {
+    a.username: User.objects.get(username=a.username).has_perm("sophie_chat.handle_conversation")
+    for a in DEMO_ACCOUNTS
+}
+print(json.dumps({"pages": pages, "logins": logins, "types": types, "agents": agents}))
 """
 
 
@@ -75,8 +79,12 @@ def test_demo_passes_the_system_checks(demo_database):
 
 
 def test_migrate_creates_the_demo_accounts_with_the_password_on_the_login_page(probe):
-    assert probe["logins"] == {"ana": True, "carlos": True}
-    assert probe["types"] == {"ana": "client", "carlos": "provider"}
+    assert probe["logins"] == {"ana": True, "carlos": True, "bia": True}
+    assert probe["types"] == {"ana": "client", "carlos": "provider", "bia": "client"}
+
+
+def test_the_demo_support_agent_may_use_the_inbox_and_no_one_else(probe):
+    assert probe["agents"] == {"ana": False, "carlos": False, "bia": True}
 
 
 def test_every_page_renders_with_the_widget(probe):

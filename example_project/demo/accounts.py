@@ -19,13 +19,17 @@ class DemoAccount:
     username: str
     first_name: str
     last_name: str
-    user_type: str  # "client" or "provider"
+    #: "client", "provider", or "agent" (takes conversations over in chat/inbox/).
+    user_type: str
 
 
 DEMO_ACCOUNTS = (
     DemoAccount("ana", "Ana", "Souza", "client"),
     DemoAccount("carlos", "Carlos", "Lima", "provider"),
+    DemoAccount("bia", "Bia", "Rocha", "agent"),
 )
+#: The group whose members may use the inbox (``sophie_chat.handle_conversation``).
+SUPPORT_GROUP = "support"
 
 
 def user_type(user: Any) -> str:

@@ -69,6 +69,10 @@ SITE = {
         "demo_client_text": "Ana books cleanings and repairs for her flat in São Paulo.",
         "demo_provider": "Demo provider",
         "demo_provider_text": "Carlos is an electrician who takes jobs through Casa Pronta.",
+        "demo_agent": "Demo support agent",
+        "demo_agent_text": (
+            "Bia answers visitors who ask for a person, in the inbox at /chat/inbox/."
+        ),
         "login_as": "Log in as %(name)s",
         "username": "Username",
         "password": "Password",
@@ -154,6 +158,10 @@ SITE = {
         "demo_client_text": "A Ana agenda faxinas e reparos para o apartamento dela em São Paulo.",
         "demo_provider": "Prestador de demonstração",
         "demo_provider_text": "O Carlos é eletricista e recebe serviços pela Casa Pronta.",
+        "demo_agent": "Atendente de demonstração",
+        "demo_agent_text": (
+            "A Bia atende quem pede para falar com uma pessoa, na caixa em /chat/inbox/."
+        ),
         "login_as": "Entrar como %(name)s",
         "username": "Usuário",
         "password": "Senha",

@@ -209,7 +209,8 @@ SOPHIE_CHAT = {
     },
     # Estimated costs on the analytics dashboard (chat/analytics/), per 1M tokens.
     "MODEL_PRICES": {"gpt-4o-mini": {"input": 0.15, "output": 0.6}},
-    # A person from the team takes over when asked (docs/handoff.md). Always open,
+    # A person from the team takes over when asked (docs/handoff.md): Bia
+    # (demo/accounts.py) answers in chat/inbox/. Always open,
     # unless DEMO_OFFICE_HOURS=1 gives the team Casa Pronta's office hours.
     "HANDOFF": {
         "ENABLED": True,

@@ -7,7 +7,8 @@ it at the fake OpenAI server when a test needs to script the model.
 ``SOPHIE_BROWSER_RATE`` and ``SOPHIE_BROWSER_MAX_CONNECTIONS_PER_CLIENT``
 tighten the limits for the tests of what happens at them;
 ``SOPHIE_BROWSER_LIMITER_REDIS_URL`` puts the limiter on a Redis server;
-``SOPHIE_BROWSER_CONFIRM_TIMEOUT`` shortens ``CONFIRM_TIMEOUT``.
+``SOPHIE_BROWSER_CONFIRM_TIMEOUT`` shortens ``CONFIRM_TIMEOUT``;
+``SOPHIE_BROWSER_HANDOFF_CLOSED`` puts the team out of hours.
 """
 
 import os
@@ -69,3 +70,23 @@ if SOPHIE_CHAT["LLM"]["BACKEND"] == "sophie_chat.llm.offline.OfflineBackend":
 # translations not yet compiled into it (os.pathsep-separated folders).
 if os.environ.get("SOPHIE_BROWSER_LOCALE_PATHS"):
     LOCALE_PATHS = os.environ["SOPHIE_BROWSER_LOCALE_PATHS"].split(os.pathsep)
+
+# The team is out today and tomorrow (holidays), back the day after at 09:00: what a
+# visitor asking for a person out of hours sees, and what the inbox gets.
+if os.environ.get("SOPHIE_BROWSER_HANDOFF_CLOSED"):
+    import datetime as _dt
+
+    _today = _dt.datetime.now(_dt.UTC).date()
+    SOPHIE_CHAT = {
+        **SOPHIE_CHAT,
+        "HANDOFF": {
+            **SOPHIE_CHAT.get("HANDOFF", {}),
+            "ENABLED": True,
+            "TIMEZONE": "UTC",
+            "HOURS": {
+                day: [("09:00", "18:00")]
+                for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+            },
+            "HOLIDAYS": [(_today + _dt.timedelta(days=n)).isoformat() for n in (0, 1)],
+        },
+    }
