@@ -171,6 +171,15 @@ def test_two_agents_claiming_one_gets_it_and_the_other_is_told(demo, open_tab, b
     assert caio.at(".si-reply-text").is_disabled()
     assert bia.at(".si-reply-text").is_enabled()
 
+    # Bia hands it to Caio, who can answer at once.
+    caio_option = bia.at(".si-transfer-to option").filter(has_text="caio")
+    bia.at(".si-transfer-to").select_option(caio_option.get_attribute("value"))
+    bia.at(".si-transfer").click()
+    caio.at(".si-end").wait_for()
+    assert bia.at(".si-reply-text").is_disabled()
+    caio.reply("Oi, aqui é o Caio.")
+    visitor.widget(".msg--agent .msg__text").filter(has_text="aqui é o Caio").wait_for()
+
 
 def test_the_inbox_page_is_keyboard_usable_accessible_and_in_portuguese(
     demo, open_tab, browser_context

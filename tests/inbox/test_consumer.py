@@ -390,3 +390,22 @@ async def test_out_of_hours_a_message_left_by_the_visitor_shows_in_the_inbox(con
             "ana@example.com",
             "A pia da cozinha está vazando.",
         )
+
+
+async def test_each_side_sees_the_other_typing(connect, open_inbox):
+    with settings_with(HANDOFF=handoff_settings()):
+        bia = await make_person("bia", agent=True)
+        client, _ = await open_inbox(bia)
+        tab, _session, request = await visitor_asking(connect)
+        await client.send({"type": "claim", "handoff_id": request.pk})
+        await receive_type(client, "ack")
+        await tab.send({"type": "typing", "is_typing": True})
+        typing = await receive_type(client, "typing")
+        assert (typing["handoff_id"], typing["role"], typing["is_typing"]) == (
+            request.pk,
+            "user",
+            True,
+        )
+        await client.send({"type": "typing", "handoff_id": request.pk, "is_typing": True})
+        heard = await receive_type(tab, "typing")
+        assert (heard["role"], heard["is_typing"]) == ("agent", True)
