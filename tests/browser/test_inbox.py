@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import TIMEOUT_MS
+from tests.support.browser import TIMEOUT_MS, Tab
 from tests.support.demo import DEMO, DemoServer, demo_env
 from tests.support.logins import create_logins
 
@@ -96,7 +96,9 @@ def no_new_answer(tab: Any, count: int, wait_ms: int = 1500) -> bool:
 
 def test_a_visitor_and_an_agent_through_the_whole_handoff(demo, open_tab, browser_context):
     agent_context = browser_context()
-    inbox = log_in_to_inbox(agent_context.new_page(), demo.url)
+    # Under the demo's strict Content-Security-Policy: nothing refused, nothing thrown.
+    agent_page = Tab(agent_context.new_page()).watch_console()
+    inbox = log_in_to_inbox(agent_page.page, demo.url)
     assert not inbox.page.title().startswith("(")
 
     visitor = open_tab(demo.url).open().wait_online()
@@ -147,6 +149,7 @@ def test_a_visitor_and_an_agent_through_the_whole_handoff(demo, open_tab, browse
     visitor.wait_answers(2)
 
     assert visitor.console_errors == []
+    assert agent_page.console_errors == []
     assert axe_violations_of_inbox(inbox.page) == []
 
 
