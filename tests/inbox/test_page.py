@@ -101,3 +101,15 @@ def test_the_page_speaks_portuguese(client, agent):
 def test_only_get_is_allowed(client, agent):
     client.force_login(agent)
     assert client.post(INBOX).status_code == 405
+
+
+def test_the_page_says_when_handoff_is_off(client, agent):
+    from tests.support.handoff import handoff_settings
+    from tests.support.overrides import settings_with
+
+    client.force_login(agent)
+    assert "Handoff is turned off" in client.get(INBOX).content.decode()
+    portuguese = client.get(INBOX, HTTP_ACCEPT_LANGUAGE="pt-br").content.decode()
+    assert "O atendimento humano está desligado" in portuguese
+    with settings_with(HANDOFF=handoff_settings()):
+        assert "Handoff is turned off" not in client.get(INBOX).content.decode()

@@ -41,6 +41,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "title": _("Inbox"),
         "ws_path": WS_PATH,
         "strings": ui_strings(),
+        "handoff_enabled": conf.get("HANDOFF")["ENABLED"],
     }
     context["nonce"] = csp_nonce(context | {"request": request})
     return render(request, "sophie_chat/inbox/inbox.html", context)
