@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import TIMEOUT_MS, Tab
-from tests.support.demo import DEMO, DemoServer, demo_env
+from tests.support.demo import DEMO, DemoServer, demo_env, manage
 from tests.support.logins import create_logins
 
 pytestmark = pytest.mark.browser
@@ -94,7 +94,20 @@ def no_new_answer(tab: Any, count: int, wait_ms: int = 1500) -> bool:
     return tab.answers().count() == count
 
 
+def add_canned_replies(server: DemoServer) -> None:
+    manage(
+        server.env,
+        "shell",
+        "-c",
+        "from sophie_chat.models import CannedReply as C; "
+        "C.objects.get_or_create(title='Saudação', text='Olá! Como posso ajudar?', "
+        "language='pt-br'); "
+        "C.objects.get_or_create(title='Greeting', text='Hi! How can I help?', language='en')",
+    )
+
+
 def test_a_visitor_and_an_agent_through_the_whole_handoff(demo, open_tab, browser_context):
+    add_canned_replies(demo)
     agent_context = browser_context()
     # Under the demo's strict Content-Security-Policy: nothing refused, nothing thrown.
     agent_page = Tab(agent_context.new_page()).watch_console()
@@ -120,6 +133,12 @@ def test_a_visitor_and_an_agent_through_the_whole_handoff(demo, open_tab, browse
     inbox.at(".si-claim").click()
     inbox.item("active", ASK_FOR_A_PERSON).wait_for()
     inbox.at(".si-end").wait_for()
+
+    # Canned replies in the visitor's language first (an English page here).
+    options = inbox.at(".si-canned option").all_inner_texts()
+    assert options[1:] == ["Greeting (en)", "Saudação (pt-br)"]
+    inbox.at(".si-canned").select_option(label="Greeting (en)")
+    assert inbox.at(".si-reply-text").input_value() == "Hi! How can I help?"
 
     # Live both ways, and Sophie stays quiet.
     inbox.reply("Oi! Sou a Bia, da Casa Pronta.")

@@ -315,11 +315,15 @@ function renderAgents() {
   }
 }
 
-function renderCanned() {
+function renderCanned(locale = "") {
   const select = $(".si-canned");
   select.replaceChildren(el("option", "", strings.canned_none));
   select.firstChild.value = "";
-  for (const reply of state.canned) {
+  // Replies in the visitor's language (or in any) come first.
+  const language = locale.toLowerCase().split("-")[0];
+  const fits = (reply) => !reply.language || reply.language.toLowerCase().split("-")[0] === language;
+  const ordered = [...state.canned.filter(fits), ...state.canned.filter((r) => !fits(r))];
+  for (const reply of ordered) {
     const option = el("option", "", reply.language ? `${reply.title} (${reply.language})` : reply.title);
     option.value = String(reply.id);
     select.append(option);
@@ -365,7 +369,10 @@ function showConversation(frame) {
   for (const item of frame.notes) appendNote(item);
   $(".si-typing").textContent = "";
   const conversation = state.conversations.get(frame.handoff_id);
-  if (conversation) renderHead(conversation);
+  if (conversation) {
+    renderCanned(conversation.visitor.locale || "");
+    renderHead(conversation);
+  }
   $(".si-who").focus();
 }
 
