@@ -30,6 +30,12 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
     assert response["Location"] == "/admin/login/?next=/chat/inbox/"
 
 
+def test_anonymous_visitors_go_to_the_sites_own_login_page_when_it_has_one(client, settings):
+    settings.LOGIN_URL = "/login/"
+    response = client.get(INBOX)
+    assert response["Location"] == "/login/?next=/chat/inbox/"
+
+
 def test_a_user_without_the_permission_is_refused(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("joao", password="pw"))
     assert client.get(INBOX).status_code == 403

@@ -1,8 +1,8 @@
 """The inbox page at ``chat/inbox/``: the frame the inbox's script fills in live.
 
 For users with ``sophie_chat.handle_conversation`` (superusers have it):
-anonymous visitors are sent to the login page (the admin's, else
-``LOGIN_URL``), anyone else gets 403. Everything it shows comes over its
+anonymous visitors are sent to the site's ``LOGIN_URL`` when it set one,
+else to the admin's login page; anyone else gets 403. Everything it shows comes over its
 staff WebSocket (:mod:`sophie_chat.inbox.consumers`); the page itself holds
 only the layout, the UI strings as inert JSON and external assets, so it
 works under a strict Content-Security-Policy.
@@ -10,6 +10,7 @@ works under a strict Content-Security-Policy.
 
 from __future__ import annotations
 
+from django.conf import global_settings, settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -33,7 +34,7 @@ WS_PATH = "/ws/chat/inbox/"
 def inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), _login_url())
+        return redirect_to_login(request.get_full_path(), login_url())
     if not may_handle(user):
         raise PermissionDenied
     context = {
@@ -45,6 +46,14 @@ def inbox(request: HttpRequest) -> HttpResponse:
     }
     context["nonce"] = csp_nonce(context | {"request": request})
     return render(request, "sophie_chat/inbox/inbox.html", context)
+
+
+def login_url() -> str | None:
+    """The site's own ``LOGIN_URL`` when it set one (agents need not be staff), else the
+    admin's login page (staff only), else Django's default."""
+    if settings.LOGIN_URL != global_settings.LOGIN_URL:
+        return None  # redirect_to_login reads settings.LOGIN_URL
+    return _login_url()
 
 
 def ui_strings() -> dict[str, str]:
