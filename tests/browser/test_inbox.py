@@ -65,11 +65,11 @@ class Inbox:
 
 
 def log_in_to_inbox(page: Any, server_url: str, username: str = "bia") -> Inbox:
-    """Through the demo's login page, as a visitor of the site would, then the inbox."""
-    page.goto(f"{server_url}/login/")
-    page.locator(f'[data-login="{username}"]').click()
-    page.wait_for_url(re.compile(r"/account/"))
+    """The inbox sends an anonymous visitor to the demo's login page, and back after it."""
     page.goto(f"{server_url}/chat/inbox/")
+    page.wait_for_url(re.compile(r"/login/\?next=/chat/inbox/"))
+    page.locator(f'[data-login="{username}"]').click()
+    page.wait_for_url(re.compile(r"/chat/inbox/$"))
     return Inbox(page).wait_online()
 
 
