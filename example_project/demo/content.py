@@ -69,6 +69,7 @@ SITE = {
         "demo_client_text": "Ana books cleanings and repairs for her flat in São Paulo.",
         "demo_provider": "Demo provider",
         "demo_provider_text": "Carlos is an electrician who takes jobs through Casa Pronta.",
+        "open_inbox": "Open the inbox",
         "demo_agent": "Demo support agent",
         "demo_agent_text": (
             "Bia answers visitors who ask for a person, in the inbox at /chat/inbox/."
@@ -158,6 +159,7 @@ SITE = {
         "demo_client_text": "A Ana agenda faxinas e reparos para o apartamento dela em São Paulo.",
         "demo_provider": "Prestador de demonstração",
         "demo_provider_text": "O Carlos é eletricista e recebe serviços pela Casa Pronta.",
+        "open_inbox": "Abrir a caixa de atendimento",
         "demo_agent": "Atendente de demonstração",
         "demo_agent_text": (
             "A Bia atende quem pede para falar com uma pessoa, na caixa em /chat/inbox/."

@@ -126,6 +126,8 @@ def account(request: HttpRequest) -> HttpResponse:
             "greeting": SITE[language]["hello"]
             % {"name": request.user.first_name or request.user.get_username()},
             "is_provider": is_provider,
+            # The support agent's way to the staff inbox (demo/accounts.py).
+            "is_agent": request.user.has_perm("sophie_chat.handle_conversation"),
             "items": JOBS[language] if is_provider else _bookings(request.user),
         },
     )

@@ -304,7 +304,12 @@ def closed_demo(demo_template: Path, tmp_path: Path) -> Iterator[DemoServer]:
 def test_out_of_hours_the_visitor_leaves_a_message_and_the_inbox_shows_it(
     closed_demo, open_tab, browser_context
 ):
-    inbox = log_in_to_inbox(browser_context().new_page(), closed_demo.url)
+    # Bia's account page leads to the inbox.
+    page = browser_context().new_page()
+    page.goto(f"{closed_demo.url}/login/")
+    page.locator('[data-login="bia"]').click()
+    page.locator("[data-inbox]").click()
+    inbox = Inbox(page).wait_online()
     visitor = open_tab(closed_demo.url).open().wait_online()
     visitor.ask("I want to talk to a human")
     visitor.wait_answers(1)
