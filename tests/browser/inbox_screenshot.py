@@ -22,6 +22,7 @@ from tests.support.processes import ROOT
 
 OUT = ROOT / "docs" / "_static" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}
+STAFF_LOCALE, STAFF_SCHEME = "en-US", "light"
 
 
 def log_in(context, url: str, username: str):  # type: ignore[no-untyped-def]
@@ -34,7 +35,7 @@ def log_in(context, url: str, username: str):  # type: ignore[no-untyped-def]
 
 def take(browser, url: str, out: Path, scale: float) -> list[Path]:  # type: ignore[no-untyped-def]
     options = {"viewport": VIEWPORT, "device_scale_factor": scale, "reduced_motion": "reduce"}
-    staff = browser.new_context(locale="en-US", color_scheme="light", **options)
+    staff = browser.new_context(locale=STAFF_LOCALE, color_scheme=STAFF_SCHEME, **options)
     visitor = browser.new_context(locale="pt-BR", color_scheme="light", **options)
     try:
         inbox = log_in(staff, url, "bia")
