@@ -409,3 +409,14 @@ async def test_each_side_sees_the_other_typing(connect, open_inbox):
         await client.send({"type": "typing", "handoff_id": request.pk, "is_typing": True})
         heard = await receive_type(tab, "typing")
         assert (heard["role"], heard["is_typing"]) == ("agent", True)
+
+
+async def test_claiming_a_conversation_the_visitor_cancelled_says_it_no_longer_waits(
+    connect, open_inbox
+):
+    client, _ = await open_inbox(await make_person("bia", agent=True))
+    _tab, session, request = await visitor_asking(connect)
+    assert await handoff.cancel(session["session_id"])
+    await client.send({"type": "claim", "handoff_id": request.pk})
+    error = await receive_type(client, "error")
+    assert (error["code"], error["handoff_id"]) == ("not_waiting", request.pk)

@@ -191,9 +191,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
                 await self.set_presence(state)
 
     async def claimed_by(self, handoff_id: int) -> str | None:
+        """Why a claim lost: who took the conversation, or that it no longer waits."""
         row = await data.conversation(self.agent.pk, handoff_id)
         if row is None:
             raise frames.HandoffNotFound()
+        if row["state"] != "active":
+            raise frames.NotWaiting()
         if row["agent"]:
             return frames.already_claimed_message(row["agent"]["name"])
         return None

@@ -39,6 +39,13 @@ class AlreadyClaimed(ChatError):
     default_message = gettext_lazy("Another agent took this conversation first.")
 
 
+class NotWaiting(ChatError):
+    code = "not_waiting"
+    default_message = gettext_lazy(
+        "This conversation is no longer waiting: the visitor left or it was closed."
+    )
+
+
 def already_claimed_message(name: str) -> str:
     return _("%(name)s took this conversation first.") % {"name": name}
 
