@@ -8,7 +8,8 @@ it at the fake OpenAI server when a test needs to script the model.
 tighten the limits for the tests of what happens at them;
 ``SOPHIE_BROWSER_LIMITER_REDIS_URL`` puts the limiter on a Redis server;
 ``SOPHIE_BROWSER_CONFIRM_TIMEOUT`` shortens ``CONFIRM_TIMEOUT``;
-``SOPHIE_BROWSER_HANDOFF_CLOSED`` puts the team out of hours.
+``SOPHIE_BROWSER_HANDOFF_CLOSED`` puts the team out of hours;
+``SOPHIE_BROWSER_AGENT_IDLE`` shortens ``HANDOFF["AGENT_IDLE"]``.
 """
 
 import os
@@ -88,5 +89,15 @@ if os.environ.get("SOPHIE_BROWSER_HANDOFF_CLOSED"):
                 for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
             },
             "HOLIDAYS": [(_today + _dt.timedelta(days=n)).isoformat() for n in (0, 1)],
+        },
+    }
+
+# Agents count as away sooner, for the test of presence in the inbox.
+if os.environ.get("SOPHIE_BROWSER_AGENT_IDLE"):
+    SOPHIE_CHAT = {
+        **SOPHIE_CHAT,
+        "HANDOFF": {
+            **SOPHIE_CHAT.get("HANDOFF", {}),
+            "AGENT_IDLE": float(os.environ["SOPHIE_BROWSER_AGENT_IDLE"]),
         },
     }

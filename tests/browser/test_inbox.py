@@ -352,3 +352,35 @@ def test_after_a_server_restart_both_sides_reconnect_into_the_same_conversation(
     visitor.widget(".msg--agent .msg__text").filter(has_text="Voltei!").wait_for()
     visitor.ask("Ótimo")
     inbox.wait_transcript("Ótimo")
+
+
+# -- presence ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_idle_demo(demo_template: Path, tmp_path: Path) -> Iterator[DemoServer]:
+    """A demo of its own where an agent idle for 2 seconds is away."""
+    database = tmp_path / "idle.sqlite3"
+    shutil.copyfile(demo_template, database)
+    env = {**demo_env(database), "SOPHIE_BROWSER_AGENT_IDLE": "2"}
+    server = DemoServer("idle", database, env, tmp_path).start()
+    yield server
+    server.stop()
+
+
+def test_an_agent_is_online_away_after_idling_and_offline_once_the_tab_closes(
+    quick_idle_demo, browser_context
+):
+    (cookie,) = create_logins(
+        quick_idle_demo.env, "caio", permissions=("handle_conversation",), cwd=DEMO
+    ).values()
+    bia = log_in_to_inbox(browser_context().new_page(), quick_idle_demo.url)
+    caio = inbox_with_cookie(browser_context(), quick_idle_demo.url, cookie)
+    row = bia.at(".si-agent-row").filter(has_text="caio")
+
+    row.filter(has_text="Online").wait_for()
+    row.filter(has_text="Away").wait_for()  # caio touched nothing for 2 seconds
+    caio.page.keyboard.press("Tab")
+    row.filter(has_text="Online").wait_for()
+    caio.page.close()
+    row.filter(has_text="Offline").wait_for()

@@ -111,6 +111,10 @@ function snapshot(frame) {
   setStatus("online", strings.connected);
   state.me = frame.me;
   state.idleSeconds = frame.agent_idle || state.idleSeconds;
+  // The idle delay is the server's HANDOFF["AGENT_IDLE"]; a reconnected tab
+  // counts as online on the server, so an idle one says so again.
+  restartIdle();
+  if (state.presence !== "online") send({ type: "presence", state: state.presence });
   state.conversations = new Map(frame.conversations.map((c) => [c.id, c]));
   for (const conversation of frame.conversations) {
     if (conversation.state === "waiting") state.alerted.add(conversation.id);
@@ -498,16 +502,20 @@ $(".si-note-form").addEventListener("submit", (event) => {
 
 let idleTimer = null;
 
-function active() {
-  if (state.presence !== "online") {
-    state.presence = "online";
-    send({ type: "presence", state: "online" });
-  }
+function restartIdle() {
   clearTimeout(idleTimer);
   idleTimer = setTimeout(() => {
     state.presence = "away";
     send({ type: "presence", state: "away" });
   }, state.idleSeconds * 1000);
+}
+
+function active() {
+  if (state.presence !== "online") {
+    state.presence = "online";
+    send({ type: "presence", state: "online" });
+  }
+  restartIdle();
 }
 
 for (const name of ["keydown", "pointerdown", "pointermove", "focus"]) {
