@@ -181,6 +181,11 @@ def _handoff(handoff: Handoff) -> dict[str, Any]:
         "claimed_at": _iso(handoff.claimed_at),
         "ended_at": _iso(handoff.ended_at),
         "satisfaction_score": handoff.satisfaction_score,
+        # What the agents noted about the visitor is theirs to see; who wrote it is not.
+        "notes": [
+            {"content": note.content, "created_at": _iso(note.created_at)}
+            for note in handoff.notes.order_by("created_at", "pk")
+        ],
     }
 
 

@@ -49,6 +49,8 @@ def on_user_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> Non
         # Why they asked for a person is in their words.
         handoffs = Handoff.objects.using(using).filter(session_id__in=ids)
         collector.add_field_update(Handoff._meta.get_field("reason"), "", handoffs)
+        # The agents' notes about them too.
+        collector.collect(InternalNote.objects.using(using).filter(handoff__session_id__in=ids))
         return
     user_conversations_collected.send(
         sender=ChatSession, collector=collector, sessions=sub_objs, using=using

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sophie_chat import analytics, data_rights, handoff
-from sophie_chat.models import ChatMessage, ChatSession, Handoff
+from sophie_chat.models import ChatMessage, ChatSession, Handoff, InternalNote
 from tests.support.handoff import handoff_settings
 from tests.support.overrides import settings_with
 from tests.support.records import conversation
@@ -95,6 +95,31 @@ def test_the_export_has_the_agents_messages_and_the_handoffs(django_user_model, 
     assert agent_messages[0]["metadata"]["agent"] == {"name": "Ana"}
     assert conversation_["handoffs"][0]["state"] == "ended"
     assert conversation_["handoffs"][0]["satisfaction_score"] == 5
+
+
+def test_the_export_has_the_agents_notes_about_the_visitor_but_not_their_authors(
+    django_user_model, agent
+):
+    visitor = django_user_model.objects.create_user("maria")
+    handoff = handed_over(visitor, agent).handoffs.get()
+    InternalNote.objects.create(handoff=handoff, author=agent, content="Gave her a discount.")
+
+    [exported] = data_rights.export_user_data(visitor)["conversations"][0]["handoffs"][0]["notes"]
+
+    assert exported["content"] == "Gave her a discount."
+    assert set(exported) == {"content", "created_at"}
+
+
+@override_settings(SOPHIE_CHAT={"ON_USER_DELETE": "anonymize"})
+def test_anonymizing_a_deleted_user_deletes_the_agents_notes_about_them(django_user_model, agent):
+    visitor = django_user_model.objects.create_user("maria")
+    handoff = handed_over(visitor, agent).handoffs.get()
+    InternalNote.objects.create(handoff=handoff, author=agent, content="Lives at Rua X, 12.")
+
+    visitor.delete()
+
+    assert Handoff.objects.filter(pk=handoff.pk).exists()
+    assert not InternalNote.objects.filter(handoff=handoff).exists()
 
 
 def test_deleting_the_visitors_data_deletes_the_handoffs_and_agent_messages(
