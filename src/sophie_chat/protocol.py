@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.utils.translation import gettext as _
 
@@ -25,6 +26,8 @@ from sophie_chat.exceptions import (
     InvalidMessage,
     MessageTooLong,
 )
+
+FrameT = TypeVar("FrameT")
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -268,6 +271,16 @@ def parse_context(value: Any) -> PageContext:
 
 def parse_frame(text: str | None, bytes_data: bytes | None = None) -> ClientFrame:
     """Validate one inbound frame. Raises a ``ChatError`` with the protocol code."""
+    return parse_with(_PARSERS, text, bytes_data)
+
+
+def parse_with(
+    parsers: Mapping[str, Callable[[dict[str, Any]], FrameT]],
+    text: str | None,
+    bytes_data: bytes | None = None,
+) -> FrameT:
+    """One inbound frame through the envelope's checks (UTF-8, size, a JSON object with a
+    known ``type``), then the parser of its type; shared by the chat and the staff inbox."""
     if text is None:
         if bytes_data is None:
             raise InvalidJSON()
@@ -288,7 +301,7 @@ def parse_frame(text: str | None, bytes_data: bytes | None = None) -> ClientFram
     kind = data.get("type")
     if not isinstance(kind, str):
         raise InvalidMessage(_("The field “%(field)s” is required.") % {"field": "type"})
-    parser = _PARSERS.get(kind)
+    parser = parsers.get(kind)
     if parser is None:
         raise InvalidMessage(_("Unknown message type “%(type)s”.") % {"type": safe_echo(kind)})
     return parser(data)

@@ -8,7 +8,6 @@ request or raises a :class:`~sophie_chat.exceptions.ChatError` whose
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from sophie_chat import conf
-from sophie_chat.exceptions import ChatError, InvalidJSON, InvalidMessage, MessageTooLong
+from sophie_chat.exceptions import ChatError, InvalidMessage, MessageTooLong
 from sophie_chat.protocol import (
     MAX_CLIENT_MESSAGE_ID_LENGTH,
     _bounded_text,
     _field,
     clean_text,
+    parse_with,
 )
 
 #: Internal notes are for colleagues, not essays.
@@ -179,28 +179,7 @@ _PARSERS = {
 
 def parse_frame(text: str | None, bytes_data: bytes | None = None) -> StaffFrame:
     """Validate one inbound staff frame. Raises a ``ChatError`` with the protocol code."""
-    if text is None:
-        try:
-            text = (bytes_data or b"").decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidJSON() from exc
-    if len(text.encode("utf-8", "surrogatepass")) > conf.get("MAX_FRAME_BYTES"):
-        raise MessageTooLong(
-            _("The frame is larger than %(limit)d bytes.") % {"limit": conf.get("MAX_FRAME_BYTES")}
-        )
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidJSON() from exc
-    if not isinstance(data, dict):
-        raise InvalidJSON()
-    kind = data.get("type")
-    if not isinstance(kind, str):
-        raise InvalidMessage(_("The field “%(field)s” is required.") % {"field": "type"})
-    parser = _PARSERS.get(kind)
-    if parser is None:
-        raise InvalidMessage(_("Unknown message type “%(type)s”.") % {"type": kind[:40]})
-    return parser(data)
+    return parse_with(_PARSERS, text, bytes_data)
 
 
 def error_frame(error: ChatError, handoff_id: int | None = None) -> dict[str, Any]:
