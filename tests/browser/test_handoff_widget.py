@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.browser import axe_violations
+from tests.support.browser import StandInChat, axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -31,52 +31,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class HandoffChat:
+class HandoffChat(StandInChat):
     """A stand-in chat server with handoff on; what a handoff_request gets is ``on_request``."""
 
+    features = {"tools": False, "handoff": True}
+
     def __init__(self, *, on_request: dict | None = None) -> None:
-        self.sockets: list = []
-        self.received: list[dict] = []
-        self.session_id = str(uuid.uuid4())
+        super().__init__()
         self.on_request = on_request or {"type": "handoff", "state": "waiting", "position": 2}
 
-    def __call__(self, socket) -> None:
-        self.sockets.append(socket)
-        socket.on_message(lambda raw: self._on_frame(socket, json.loads(raw)))
-        socket.send(
-            json.dumps(
-                {
-                    "type": "welcome",
-                    "assistant": {"name": "Sophie"},
-                    "protocol": 1,
-                    "greeting": "Hi! I'm Sophie.",
-                    "limits": {"max_message_length": 2000},
-                    "features": {"tools": False, "handoff": True},
-                }
-            )
-        )
-
-    def broadcast(self, frame: dict) -> None:
-        for socket in self.sockets:
-            socket.send(json.dumps(frame))
-
-    def _on_frame(self, socket, frame: dict) -> None:
-        self.received.append(frame)
+    def on_frame(self, socket, frame: dict) -> None:
         kind = frame["type"]
-        if kind == "session_init":
-            socket.send(
-                json.dumps(
-                    {
-                        "type": "session",
-                        "session_id": self.session_id,
-                        "resume_token": "token",
-                        "resumed": False,
-                        "status": "active",
-                        "history": [],
-                    }
-                )
-            )
-        elif kind == "handoff_request":
+        if kind == "handoff_request":
             self.broadcast(self.on_request)
         elif kind == "handoff_cancel":
             self.broadcast({"type": "handoff", "state": "ended", "cancelled": True})

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.browser import axe_violations
+from tests.support.browser import StandInChat, axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -29,61 +29,28 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class ToolsChat:
+class ToolsChat(StandInChat):
     """A stand-in chat server: every question starts a tool that asks for confirmation.
 
-    One per test, shared by every tab routed to it (the tabs of one visitor):
     ``confirm_request`` and ``confirm_closed`` go to every socket, as the
     real server sends them to every tab of the conversation.
     """
 
+    features = {"tools": True, "handoff": False}
+
     def __init__(self, *, confirm: bool = True) -> None:
+        super().__init__()
         self.confirm = confirm
-        self.sockets: list = []
-        self.received: list[dict] = []
-        self.session_id = str(uuid.uuid4())
         self.open: dict[str, dict] = {}  # confirmation_id -> the turn waiting on it
         self.closed: set[str] = set()
 
-    def __call__(self, socket) -> None:
-        self.sockets.append(socket)
-        socket.on_message(lambda raw: self._on_frame(socket, json.loads(raw)))
-        socket.send(
-            json.dumps(
-                {
-                    "type": "welcome",
-                    "assistant": {"name": "Sophie"},
-                    "protocol": 1,
-                    "greeting": "Hi! I'm Sophie.",
-                    "limits": {"max_message_length": 2000},
-                    "features": {"tools": True, "handoff": False},
-                }
-            )
-        )
+    def on_session(self, socket, frame: dict) -> None:
+        # As the real server does: a resumed tab is asked again.
+        for turn in self.open.values():
+            socket.send(json.dumps(turn["request"]))
 
-    def broadcast(self, frame: dict) -> None:
-        for socket in self.sockets:
-            socket.send(json.dumps(frame))
-
-    def _on_frame(self, socket, frame: dict) -> None:
-        self.received.append(frame)
-        if frame["type"] == "session_init":
-            socket.send(
-                json.dumps(
-                    {
-                        "type": "session",
-                        "session_id": self.session_id,
-                        "resume_token": "token",
-                        "resumed": "session_id" in frame,
-                        "status": "active",
-                        "history": [],
-                    }
-                )
-            )
-            # As the real server does: a resumed tab is asked again.
-            for turn in self.open.values():
-                socket.send(json.dumps(turn["request"]))
-        elif frame["type"] == "message":
+    def on_frame(self, socket, frame: dict) -> None:
+        if frame["type"] == "message":
             self._start_turn(frame)
         elif frame["type"] == "confirm":
             self._on_confirm(socket, frame)

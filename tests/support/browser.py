@@ -7,7 +7,9 @@ by the screenshot scripts.
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,3 +117,66 @@ def axe_violations(page: Any, selector: str | None = None) -> list[str]:
         for violation in results.response["violations"]
         if violation["impact"] in BLOCKING_IMPACTS
     ]
+
+
+class StandInChat:
+    """A chat server stand-in for widget tests (``page.route_web_socket(CHAT_SOCKET, chat)``).
+
+    One per test, shared by every tab routed to it (the tabs of one visitor):
+    it greets each socket with ``welcome`` (``features`` as the subclass
+    says), answers ``session_init`` with an empty active conversation, and
+    passes every other frame to :meth:`on_frame`. ``received`` holds every
+    frame the widget sent.
+    """
+
+    features: dict[str, bool] = {"tools": False, "handoff": False}
+
+    def __init__(self) -> None:
+        self.sockets: list = []
+        self.received: list[dict] = []
+        self.session_id = str(uuid.uuid4())
+
+    def __call__(self, socket: Any) -> None:
+        self.sockets.append(socket)
+        socket.on_message(lambda raw: self._on_frame(socket, json.loads(raw)))
+        socket.send(
+            json.dumps(
+                {
+                    "type": "welcome",
+                    "assistant": {"name": "Sophie"},
+                    "protocol": 1,
+                    "greeting": "Hi! I'm Sophie.",
+                    "limits": {"max_message_length": 2000},
+                    "features": self.features,
+                }
+            )
+        )
+
+    def broadcast(self, frame: dict) -> None:
+        for socket in self.sockets:
+            socket.send(json.dumps(frame))
+
+    def on_session(self, socket: Any, frame: dict) -> None:
+        """After the ``session`` reply to ``session_init`` (``frame``)."""
+
+    def on_frame(self, socket: Any, frame: dict) -> None:
+        """Any frame but ``session_init``."""
+
+    def _on_frame(self, socket: Any, frame: dict) -> None:
+        self.received.append(frame)
+        if frame["type"] != "session_init":
+            self.on_frame(socket, frame)
+            return
+        socket.send(
+            json.dumps(
+                {
+                    "type": "session",
+                    "session_id": self.session_id,
+                    "resume_token": "token",
+                    "resumed": "session_id" in frame,
+                    "status": "active",
+                    "history": [],
+                }
+            )
+        )
+        self.on_session(socket, frame)
