@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--soak-seconds", type=float, default=600)
     parser.add_argument("--workdir", type=Path, default=None, help="logs and SQLite files")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="sample each server with py-spy while it is under load; profiles go to DIR",
+    )
     args = parser.parse_args(argv)
     # Stopped from outside: unwind, so every process started is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -73,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             database=args.database,
             database_name=args.database_name,
             warm=not args.quick,
+            profile_dir=args.profile,
         )
         try:
             bench.start()

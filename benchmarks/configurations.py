@@ -5,7 +5,8 @@ Sophie runs in three configurations, each in a server of its own:
 * ``quickstart``: the site docs/quickstart.md makes. ``django-admin
   startproject`` is run and the quickstart's settings block added at the end
   of its ``settings.py``, as the page says; the server takes that file's
-  database (SQLite, a file, no WAL, Django's default ``CONN_MAX_AGE``), its
+  database (``startproject``'s SQLite file, with the page's WAL mode and kept
+  connections), its
   channel layer (in memory) and caches (none: Django's local-memory cache),
   and its ``SOPHIE_CHAT``. No extras are installed on that site, so the
   model's requests go over the SDK's default transport, httpx.
@@ -70,7 +71,8 @@ CONFIGURATIONS = {
             "Sophie, quickstart",
             "quickstart",
             "sophie",
-            "the quickstart's site: `startproject`'s SQLite file (no WAL, `CONN_MAX_AGE` 0), "
+            "the quickstart's site: `startproject`'s SQLite file in the page's WAL mode, kept "
+            "connections, "
             "the in-memory channel layer, the local-memory cache, the SDK's httpx transport",
         ),
         Configuration(

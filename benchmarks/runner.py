@@ -17,11 +17,13 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -253,6 +255,8 @@ class Bench:
     redis_url: str = ""
     redis_prefix: str = ""
     prepared: set[str] = field(default_factory=set)
+    #: Where py-spy's profiles of each server under load go (``--profile``), if anywhere.
+    profile_dir: Path | None = None
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -286,7 +290,7 @@ class Bench:
     def describe_database(self, profile: str) -> str:
         """The database a configuration's settings use, described."""
         if profile == "quickstart":
-            return database_version("sqlite:", "startproject's file, default journal")
+            return database_version("sqlite:", "startproject's file, the quickstart's WAL mode")
         if profile == "deployment":
             return database_version(self.deployment_db_url) + " (the page's pool)"
         return database_version(self.db_url)
@@ -517,7 +521,8 @@ def run_load_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenar
             server = servers[config]
             server.wait_idle()
             log(f"{scenario.name} round {round_number + 1}/{scenario.rounds}: {config}")
-            result = run_loadgen(server.url(), scenario.loadgen_args(), server)
+            with profiled(bench, server, f"{scenario.name}-{config}-{round_number + 1}"):
+                result = run_loadgen(server.url(), scenario.loadgen_args(), server)
             result.update(config=config, round=round_number, rss_kib=rss_kib(server.process.pid))
             log(
                 f"  {result['replies']} replies, {result['replies_per_s']}/s, "
@@ -526,6 +531,64 @@ def run_load_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenar
             )
             segments.append(result)
     return segments
+
+
+@contextlib.contextmanager
+def profiled(bench: Bench, server: Server, name: str) -> Iterator[None]:
+    """py-spy samples ``server`` meanwhile, when the run was asked to ``--profile``.
+
+    Its collapsed stacks go to ``<profile_dir>/<name>.txt`` (for flame graph tools)
+    and a summary of the hottest functions to ``<name>.top.txt``.
+    """
+    if bench.profile_dir is None:
+        yield
+        return
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    bench.profile_dir.mkdir(parents=True, exist_ok=True)
+    raw = bench.profile_dir / f"{name}.txt"
+    # --gil: only samples holding the GIL, i.e. the server's CPU time, not its waits.
+    spy = subprocess.Popen(
+        [py_spy, "record", "--pid", str(server.process.pid), "--rate", "250", "--gil",
+         "--format", "raw", "--output", str(raw), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+        if raw.exists():
+            (bench.profile_dir / f"{name}.top.txt").write_text(profile_summary(raw))
+            log(f"  profile in {raw}")
+        else:
+            log(f"  py-spy wrote no profile: {(spy.stderr.read() if spy.stderr else '')[-500:]}")
+
+
+def profile_summary(raw: Path, top: int = 60) -> str:
+    """The functions holding the most samples, inclusive and by themselves."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+    lines = [f"{total} samples holding the GIL", "", "inclusive:"]
+    lines += [f"{n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
+    lines += ["", "own:"]
+    lines += [f"{n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
+    return "\n".join(lines) + "\n"
 
 
 def run_idle_scenario(bench: Bench, scenario: Scenario) -> list[dict]:

@@ -68,6 +68,7 @@ def quickstart_block() -> dict[str, Any]:
         "INSTALLED_APPS": [],
         "TEMPLATES": [{}],
         "BASE_DIR": Path("/site"),
+        "DATABASES": {"default": {}},
         "os": os,
     }
     exec(compile(block.text, str(QUICKSTART), "exec"), namespace)
@@ -94,9 +95,18 @@ _MISSING = object()
 def test_quickstart_configuration_runs_the_quickstarts_settings(site):
     ran = benchmark_settings("quickstart", site, redis_prefix="run")
     block = quickstart_block()
-    # SQLite as startproject makes it: a file next to manage.py, no WAL, CONN_MAX_AGE 0.
+    # SQLite as startproject makes it, a file next to manage.py, with the page's WAL
+    # mode and kept connections.
     assert ran["DATABASES"] == {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": site.parents[1] / "db.sqlite3"}
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": site.parents[1] / "db.sqlite3",
+            "CONN_MAX_AGE": None,
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
     }
     assert ran["CHANNEL_LAYERS"] == block["CHANNEL_LAYERS"]
     assert ran["CHANNEL_LAYERS"]["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"

@@ -1,4 +1,4 @@
-"""sophie_chat.W030, W031 and W051: settings that make visitors wait or get refused."""
+"""sophie_chat.W030, W031, W032 and W051: settings that make visitors wait or get refused."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from django.core.checks.registry import registry
 from django.test import override_settings
 
-from sophie_chat.checks import check_database, check_sqlite_journal
+from sophie_chat.checks import check_database, check_sqlite_connections, check_sqlite_journal
 from tests.support.checks import BASE
 from tests.support.checks import ids as check_ids
 
@@ -70,6 +70,31 @@ def test_w031_is_a_deploy_check_only():
     assert check_sqlite_journal not in registry.get_checks(include_deployment_checks=False)
     assert check_sqlite_journal in registry.get_checks(include_deployment_checks=True)
     assert check_database in registry.get_checks(include_deployment_checks=False)
+
+
+def test_w032_sqlite_opening_a_connection_for_every_unit_of_work():
+    assert ids(check_sqlite_connections, SQLITE) == ["sophie_chat.W032"]
+    assert ids(check_sqlite_connections, {**SQLITE, "CONN_MAX_AGE": 0}) == ["sophie_chat.W032"]
+    with override_settings(DATABASES={"default": SQLITE}):
+        (warning,) = check_sqlite_connections()
+    assert 'CONN_MAX_AGE"] = None' in warning.hint
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        {**SQLITE, "CONN_MAX_AGE": None},
+        {**SQLITE, "CONN_MAX_AGE": 600},
+        POSTGRES,
+    ],
+)
+def test_w032_not_for_kept_connections_or_other_databases(database):
+    assert ids(check_sqlite_connections, database) == []
+
+
+def test_w032_is_a_deploy_check_only():
+    assert check_sqlite_connections not in registry.get_checks(include_deployment_checks=False)
+    assert check_sqlite_connections in registry.get_checks(include_deployment_checks=True)
 
 
 def test_w051_an_ip_budget_without_max_answer_tokens():

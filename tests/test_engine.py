@@ -88,8 +88,9 @@ async def new_session(locale: str = "en") -> SessionState:
 def request(
     session: SessionState, content: str, client_message_id: str | None = None, **fields: Any
 ) -> TurnRequest:
-    # An IP of the test's own: rate and budget counters are per IP.
-    ip = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    # An IP of the session's own: rate and budget counters are per IP.
+    digits = session.id.replace("-", "")
+    ip = f"2001:db8::{digits[:4]}:{digits[4:8]}:{digits[8:12]}"
     return TurnRequest(
         session=session,
         visitor=Visitor(user=AnonymousUser(), user_id=None, user_type="anonymous", ip=ip),
@@ -571,3 +572,16 @@ async def test_a_resent_question_never_answered_is_rate_limited_like_a_new_one(d
         with pytest.raises(RateLimited):
             await run_turn(request(session, "Lost question", "lost-1"), RecordingSink())
         assert len(backends.llm().requests) == 1
+
+
+def test_an_anonymous_visitor_is_counted_once_a_message_by_ip_else_by_session():
+    # The IP's count always refuses first (same rate, every message counted): a
+    # session key beside it would be a second limiter trip for nothing.
+    from sophie_chat.engine import Visitor, rate_limit_keys
+
+    anonymous = Visitor(user=None, user_id=None, user_type="anonymous", ip="203.0.113.7")
+    assert rate_limit_keys("s-1", anonymous) == ["ip:203.0.113.7"]
+    no_ip = Visitor(user=None, user_id=None, user_type="anonymous", ip=None)
+    assert rate_limit_keys("s-1", no_ip) == ["session:s-1"]
+    user = Visitor(user=None, user_id=7, user_type="client", ip="203.0.113.7")
+    assert rate_limit_keys("s-1", user) == ["user:7"]

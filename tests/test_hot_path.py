@@ -8,6 +8,7 @@ import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
+from sophie_chat import backends
 from sophie_chat.models import ChatMessage, ChatSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,3 +107,51 @@ async def test_a_message_pushes_back_an_expiry_set_over_a_minute_ago(connect, du
 
     expiry = (await ChatSession.objects.aget(pk=session["session_id"])).expires_at
     assert expiry > soon + timedelta(hours=20)
+
+
+@pytest.mark.redis
+async def test_a_conversation_in_one_tab_sends_nothing_through_redis(connect):
+    # On channels-redis a group send is four round trips and comes back to its
+    # sender; one round trip tells that the conversation is open in one tab only.
+    import os
+    import secrets
+
+    from channels_redis.core import RedisChannelLayer
+    from django.test import override_settings
+
+    layer_settings = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [os.environ["REDIS_URL"]],
+            "prefix": f"sophie-test-{secrets.token_hex(4)}",
+        },
+    }
+    sent: list[str] = []
+    original = RedisChannelLayer.group_send
+
+    async def spy(self, group, message):
+        sent.append(message.get("frame", {}).get("type", message["type"]))
+        await original(self, group, message)
+
+    with override_settings(CHANNEL_LAYERS={"default": layer_settings}):
+        backends.llm().enqueue("Alone.", "Together.")
+        RedisChannelLayer.group_send = spy
+        try:
+            alone, _ = await connect()
+            session = await alone.start()
+            await alone.ask("Anyone there?", "r-1")
+            assert sent == []
+
+            other_tab, _ = await connect()
+            await other_tab.start(
+                session_id=session["session_id"], resume_token=session["resume_token"]
+            )
+            await alone.ask("And now?", "r-2")
+            frames = await other_tab.receive_until("stream_end")
+        finally:
+            RedisChannelLayer.group_send = original
+            await get_channel_layer().flush()
+
+    assert {"message", "typing", "stream_end"} <= set(sent)
+    assert frames[0]["message"]["content"] == "And now?"
+    assert frames[-1]["message"]["content"] == "Together."

@@ -24,6 +24,7 @@ from django.utils.translation import override as translation_override
 
 from sophie_chat.admin_actions import DataRightsAdminMixin
 from sophie_chat.inbox import admin as inbox_admin  # noqa: F401  (registers its models)
+from sophie_chat.knowledge.database import knowledge_changed
 from sophie_chat.models import (
     ChatAnalytics,
     ChatMessage,
@@ -220,6 +221,8 @@ class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
         count = queryset.filter(pk__in=[entry.pk for entry in changing]).update(
             active=active, updated_at=timezone.now()
         )
+        # update() sends no signal: this process's searches see it at once all the same.
+        knowledge_changed(queryset.db)
         log_field_change(self, request, changing, "active")
         if active:
             text = ngettext("%(count)d entry activated.", "%(count)d entries activated.", count)

@@ -12,6 +12,7 @@ class SophieChatConfig(AppConfig):
         # deleted user's conversations take with them.
         from sophie_chat import checks, data_rights, offers  # noqa: F401
         from sophie_chat.handoff.offer import offer_a_person
+        from sophie_chat.knowledge.database import connect_signals
         from sophie_chat.tools.leads import offer_lead_capture
 
         # Offers leaving contact details when Sophie cannot answer, while
@@ -19,3 +20,5 @@ class SophieChatConfig(AppConfig):
         offers.provider(offer_lead_capture)
         # Offers a person while handoff is on and the team is in (it checks at each offer).
         offers.provider(offer_a_person)
+        # Remembered knowledge versions are forgotten when an entry changes here.
+        connect_signals()

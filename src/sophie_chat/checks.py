@@ -562,6 +562,29 @@ def check_sqlite_journal(app_configs: Any = None, **kwargs: Any) -> list[checks.
     ]
 
 
+@checks.register(deploy=True)
+def check_sqlite_connections(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """W032 (``--deploy``): SQLite with Django's default ``CONN_MAX_AGE`` of 0."""
+    alias = _sophie_database()
+    if alias is None:
+        return []
+    database = settings.DATABASES[alias]
+    if "sqlite3" not in database.get("ENGINE", "") or database.get("CONN_MAX_AGE", 0) != 0:
+        return []
+    return [
+        checks.Warning(
+            f"DATABASES[{alias!r}] is SQLite with CONN_MAX_AGE = 0: a connection is opened "
+            "and set up for every unit of chat work (several per message), and the server "
+            "answers about half as many messages a second.",
+            hint=f'Set DATABASES[{alias!r}]["CONN_MAX_AGE"] = None to keep it '
+            "(see the quickstart and docs/performance.md).",
+            id="sophie_chat.W032",
+        )
+    ]
+
+
 def _sophie_database() -> str | None:
     """The alias Sophie's conversations are written to, None if it is not configured."""
     from django.db import router

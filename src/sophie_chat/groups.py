@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 LAYER_TIMEOUT_SECONDS = 2.0
 _FIRST_RETRY_SECONDS = 0.1
 _MAX_RETRY_SECONDS = 2.0
+#: Seconds a group found to hold one connection is taken as such for a typing indicator.
+_ALONE_FOR_TYPING = 1.0
 # Removing a channel from a group that never existed: a harmless round trip.
 _PROBE = "sophie_chat.probe"
 
@@ -159,7 +162,7 @@ async def leave(member: GroupMember) -> None:
 
 
 def _alone(layer: Any, member: GroupMember) -> bool:
-    """Whether no other connection can be in ``member``'s group.
+    """Whether no other connection can be in ``member``'s group, known without I/O.
 
     Only an in-memory layer knows: its groups are this process's. Sending to
     a group of one would scan every channel of the process (the layer's
@@ -171,13 +174,62 @@ def _alone(layer: Any, member: GroupMember) -> bool:
     return not channels or channels.keys() <= {member.channel_name}
 
 
+def _redis_group(layer: Any, group: str) -> tuple[Any, str, float] | None:
+    """channels-redis's connection and key for ``group``, and the oldest live membership.
+
+    ``None`` for any other layer (channels-redis's pub/sub layer included).
+    """
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:
+        return None
+    if not isinstance(layer, RedisChannelLayer):
+        return None
+    try:
+        connection = layer.connection(layer.consistent_hash(group))
+        return connection, layer._group_key(group), time.time() - layer.group_expiry
+    except Exception:
+        return None
+
+
+async def _alone_in_redis(layer: Any, member: GroupMember, group: str) -> bool:
+    """Whether ``member`` is the only live member of ``group`` on channels-redis.
+
+    One round trip. A group send there costs four, and comes back to its
+    sender to be dropped: a conversation open in a single tab, the common
+    case, sends its frames to nobody. Any doubt (another layer, an error)
+    answers False, and the frame is sent.
+    """
+    found = _redis_group(layer, group)
+    if found is None:
+        return False
+    connection, key, oldest = found
+    try:
+        async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
+            # The same bound as channels-redis's own group_send: older memberships expired.
+            members = await connection.zrangebyscore(key, oldest, "+inf", start=0, num=2)
+    except Exception:
+        return False
+    return all(name.decode() == member.channel_name for name in members)
+
+
 async def relay(member: GroupMember, frame: dict[str, Any]) -> None:
     """Send ``frame`` to the other connections of ``member``'s group. Never raises."""
     layer = member.channel_layer
     if layer is None or not member.group or _alone(layer, member):
         return
-    event = {"type": "chat.relay", "frame": frame, "origin": member.channel_name}
     group = member.group
+    now = time.monotonic()
+    recently_alone = now - getattr(member, "alone_at", -1e9) < _ALONE_FOR_TYPING
+    if frame.get("type") == "typing" and recently_alone:
+        # Just found alone (the question's acknowledgement): a tab opened since
+        # misses only the indicator, never a message.
+        return
+    if await _alone_in_redis(layer, member, group):
+        member.alone_at = now  # type: ignore[attr-defined]
+        return
+    member.alone_at = -1e9  # type: ignore[attr-defined]
+    event = {"type": "chat.relay", "frame": frame, "origin": member.channel_name}
     try:
         await _twice(lambda: layer.group_send(group, event))
     except Exception as exc:

@@ -132,8 +132,7 @@ async def _release(lease: _Lease, session_id: str) -> None:
     cache = caches[lease.alias]
     try:
         # Only our own lease: after an expiry another turn may hold the key.
-        if await async_cache.call(cache, "get", lease.key) == lease.token:
-            await async_cache.call(cache, "delete", lease.key)
+        await async_cache.delete_if(cache, lease.key, lease.token)
     except Exception:
         logger.warning(
             "Turn lock not released; it expires on its own",

@@ -1,3 +1,4 @@
+import asyncio
 import json
 from pathlib import Path
 
@@ -228,8 +229,10 @@ async def test_version_changes_when_an_entry_is_deleted(source, services_kb):
     assert await source.version() != before
 
 
-async def test_version_changes_when_an_entry_is_deactivated_by_update(source, services_kb):
-    # queryset.update() skips auto_now, so the active count must carry the change.
+async def test_version_changes_when_an_entry_is_deactivated_by_update(services_kb):
+    # queryset.update() skips auto_now, so the active count must carry the change
+    # (and sends no signal: only a version read again sees it).
+    source = DatabaseKnowledgeSource(version_max_age=0)
     before = await source.version()
     await KnowledgeBaseEntry.objects.filter(question="Vocês têm eletricista?").aupdate(active=False)
 
@@ -238,6 +241,61 @@ async def test_version_changes_when_an_entry_is_deactivated_by_update(source, se
 
 async def test_version_is_stable_while_nothing_changes(source, services_kb):
     assert await source.version() == await source.version()
+
+
+def version_queries(source, reads):
+    """How many queries ``reads`` calls of ``source.version()`` send."""
+    from django.test.utils import CaptureQueriesContext
+
+    async def read_all():
+        return [await source.version() for _ in range(reads)]
+
+    # The version is read in Sophie's database thread; capture every connection's queries.
+    with CaptureQueriesContext(connections["default"]) as captured:
+        versions = async_to_sync(read_all)()
+    return len(captured.captured_queries), versions
+
+
+@pytest.mark.django_db(transaction=True)
+def test_version_is_read_once_within_version_max_age(services_kb):
+    source = DatabaseKnowledgeSource(version_max_age=60)
+    queries, versions = version_queries(source, 5)
+    assert queries == 1
+    assert len(set(versions)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_version_max_age_zero_reads_every_time(services_kb):
+    queries, _ = version_queries(DatabaseKnowledgeSource(version_max_age=0), 3)
+    assert queries == 3
+
+
+async def test_an_edit_in_this_process_is_seen_at_once(services_kb):
+    source = DatabaseKnowledgeSource(version_max_age=3600)
+    before = await source.version()
+    kb = await KnowledgeBaseEntry.objects.aget(question="Vocês têm eletricista?")
+    kb.answer = "Sim, todos os dias."
+    await kb.asave()
+    assert await source.version() != before
+    await kb.adelete()
+    assert await source.version() != before
+
+
+async def test_an_edit_without_signals_is_seen_after_version_max_age(services_kb):
+    # Another process, raw SQL or QuerySet.update(): no signal here, only time.
+    source = DatabaseKnowledgeSource(version_max_age=0.3)
+    before = await source.version()
+    await KnowledgeBaseEntry.objects.filter(question="Vocês têm eletricista?").aupdate(active=False)
+    assert await source.version() == before  # remembered
+    await asyncio.sleep(0.35)
+    assert await source.version() != before
+    assert await questions(source, "eletricista") != ["Vocês têm eletricista?"]
+
+
+@pytest.mark.parametrize("bad", [-1, "2", True, 3601, None])
+def test_version_max_age_is_validated(bad):
+    with pytest.raises(ValueError, match="version_max_age"):
+        DatabaseKnowledgeSource(version_max_age=bad)
 
 
 async def test_search_reflects_an_edit(source, services_kb):
@@ -263,7 +321,7 @@ async def test_search_finds_a_new_entry(source, services_kb):
 def test_repeated_search_costs_one_query_while_unchanged(django_assert_num_queries, services_kb):
     # Run in this thread so the query counter sees the queries. On PostgreSQL
     # the full-text query is the second one.
-    source = DatabaseKnowledgeSource()
+    source = DatabaseKnowledgeSource(version_max_age=0)
     async_to_sync(source.search)("cancel")
 
     with django_assert_num_queries(2 if source.uses_full_text() else 1):
@@ -271,8 +329,19 @@ def test_repeated_search_costs_one_query_while_unchanged(django_assert_num_queri
 
 
 @pytest.mark.django_db
+def test_repeated_search_costs_no_query_within_version_max_age(
+    django_assert_num_queries, services_kb
+):
+    source = DatabaseKnowledgeSource()
+    async_to_sync(source.search)("cancel")
+
+    with django_assert_num_queries(0):
+        async_to_sync(source.search)("pix")
+
+
+@pytest.mark.django_db
 def test_search_without_full_text_costs_one_query(django_assert_num_queries, services_kb):
-    source = DatabaseKnowledgeSource(full_text=False)
+    source = DatabaseKnowledgeSource(full_text=False, version_max_age=0)
     async_to_sync(source.search)("cancel")
 
     with django_assert_num_queries(1):

@@ -521,3 +521,47 @@ def test_misspelled_option_raises_invalid_backend_error_naming_it():
         pytest.raises(backends.InvalidBackendError, match="temprature"),
     ):
         backends.llm()
+
+
+class _Chunks:
+    """A response whose body arrives in the given pieces (``aiter_bytes``)."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = pieces
+        self.read = 0
+
+    async def aiter_bytes(self):
+        for piece in self.pieces:
+            self.read += 1
+            yield piece
+
+
+async def test_events_are_read_from_bytes_however_the_body_is_cut():
+    from sophie_chat.llm.openai import _server_sent_events
+
+    body = (
+        b'data: {"a": "ol\xc3\xa1"}\r\n\r\n'
+        b'event: error\ndata: {"message": "busy"}\n\n'
+        b'data: {"b":\ndata: 2}\n\n'
+        b"data: [DONE]\n\ntrailing bytes"
+    )
+    for size in (1, 2, 7, len(body)):
+        response = _Chunks(*(body[i : i + size] for i in range(0, len(body), size)))
+        events = [event async for event in _server_sent_events(response)]
+        assert events == [{"a": "olá"}, {"message": "busy", "error": "busy"}, {"b": 2}]
+        # Read to the end after [DONE]: the connection goes back to the pool.
+        assert response.read == len(response.pieces)
+
+
+async def test_the_last_event_needs_no_blank_line_before_the_end_of_the_body():
+    from sophie_chat.llm.openai import _server_sent_events
+
+    events = [e async for e in _server_sent_events(_Chunks(b'data: {"x": 1}'))]
+    assert events == [{"x": 1}]
+
+
+async def test_an_event_with_a_lone_surrogate_is_read_as_json_reads_it():
+    from sophie_chat.llm.openai import _server_sent_events
+
+    events = [e async for e in _server_sent_events(_Chunks(b'data: {"t": "a\\ud800b"}\n\n'))]
+    assert events == [{"t": "a\ud800b"}]
