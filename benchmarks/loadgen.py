@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import sys
 import time
 from collections import Counter, deque
@@ -102,8 +103,15 @@ class Results:
         }
 
 
+#: This load generator's own mark in every question. Sessions are numbered from 0 in
+#: every run, and a server's response cache outlives a run (a round, a scenario): without
+#: it a later round's questions would be answered from the cache.
+RUN = secrets.token_hex(4)
+
+
 def question(session: int, number: int) -> str:
-    return f"{QUESTIONS[(session + number) % len(QUESTIONS)]} (visitor {session}, #{number})"
+    topic = QUESTIONS[(session + number) % len(QUESTIONS)]
+    return f"{topic} (visitor {session}, #{number}, run {RUN})"
 
 
 class _Answer:

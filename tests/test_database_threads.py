@@ -101,3 +101,56 @@ async def test_the_threads_give_their_connections_back_to_the_pool():
 
     assert checked_out() == before
     assert pool.get_stats().get("requests_waiting", 0) == 0
+
+
+# -- a unit of work's statements in one round trip (PostgreSQL's pipeline mode) -----------
+
+
+def test_statements_go_together_on_postgresql_only():
+    from sophie_chat import statements
+
+    with connection.cursor() as cursor, statements.pipelined(cursor) as batched:
+        assert batched is (connection.vendor == "postgresql")
+
+
+async def test_a_question_is_stored_with_the_history_before_it_and_counted():
+    from sophie_chat.models import ChatAnalytics, ChatMessage
+
+    session_id = await new_session()
+    first = await store.store_user_message(session_id, "First?", "c-1")
+    second = await store.store_user_message(session_id, "Second?", "c-2")
+
+    assert first.new and second.new
+    assert [item.content for item in second.history] == ["First?"]
+    assert await ChatMessage.objects.filter(session_id=session_id).acount() == 2
+    assert (await ChatAnalytics.objects.aget(session_id=session_id)).user_messages == 2
+
+
+async def test_a_question_to_a_closed_or_missing_conversation_stores_nothing():
+    import uuid
+
+    from sophie_chat.exceptions import SessionClosed, SessionNotFound
+    from sophie_chat.models import ChatAnalytics, ChatMessage
+
+    session_id = await new_session()
+    await ChatSession.objects.filter(pk=session_id).aupdate(status=ChatSession.Status.CLOSED)
+    with pytest.raises(SessionClosed):
+        await store.store_user_message(session_id, "Anyone?", "c-3")
+    with pytest.raises(SessionNotFound):
+        await store.store_user_message(str(uuid.uuid4()), "Anyone?", "c-4")
+
+    assert await ChatMessage.objects.acount() == 0
+    assert (await ChatAnalytics.objects.aget(session_id=session_id)).user_messages == 0
+
+
+async def test_a_question_sent_twice_is_stored_once_and_found_again():
+    from sophie_chat.models import ChatAnalytics, ChatMessage
+
+    session_id = await new_session()
+    stored = await store.store_user_message(session_id, "Once?", "c-5")
+    again = await store.store_user_message(session_id, "Once?", "c-5")
+
+    assert again.new is False
+    assert again.message.id == stored.message.id
+    assert await ChatMessage.objects.filter(session_id=session_id).acount() == 1
+    assert (await ChatAnalytics.objects.aget(session_id=session_id)).user_messages == 1

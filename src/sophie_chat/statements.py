@@ -105,6 +105,19 @@ class TurnStatements:
         "Touch" is true when its expiry is at or before ``touch_before``.
         None when there is no such session.
         """
+        self.send_lock_session(cursor, session_id, now=now, touch_before=touch_before)
+        return self.locked_session(cursor)
+
+    @staticmethod
+    def locked_session(cursor: Any) -> tuple[str, bool, bool] | None:
+        """The result of :meth:`send_lock_session`, read from its cursor."""
+        row = cursor.fetchone()
+        return None if row is None else (row[0], bool(row[1]), bool(row[2]))
+
+    def send_lock_session(
+        self, cursor: Any, session_id: str, *, now: datetime, touch_before: datetime
+    ) -> None:
+        """:meth:`lock_session`'s statement, its result left on ``cursor``."""
         prep, connection = self._expires_at.get_db_prep_value, cursor.db
         cursor.execute(
             self._lock_session,
@@ -114,8 +127,6 @@ class TurnStatements:
                 self._session_pk.get_db_prep_value(session_id, connection),
             ],
         )
-        row = cursor.fetchone()
-        return None if row is None else (row[0], bool(row[1]), bool(row[2]))
 
     def touch_session(
         self, cursor: Any, session_id: str, expires_at: datetime, now: datetime
@@ -132,6 +143,11 @@ class TurnStatements:
 
     def history(self, cursor: Any, session_id: str, limit: int) -> list[tuple[str, str]]:
         """``(role, content)`` of the latest ``limit`` messages, newest first (not failed ones)."""
+        self.send_history(cursor, session_id, limit)
+        return cursor.fetchall()
+
+    def send_history(self, cursor: Any, session_id: str, limit: int) -> None:
+        """:meth:`history`'s statement, its rows left on ``cursor``."""
         connection = cursor.db
         cursor.execute(
             self._history + connection.ops.limit_offset_sql(0, limit),
@@ -140,7 +156,6 @@ class TurnStatements:
                 ChatMessage.Status.FAILED.value,
             ],
         )
-        return cursor.fetchall()
 
     def insert(self, cursor: Any, obj: Model) -> None:
         """INSERT a new instance, as ``save()`` would minus signals.
@@ -182,6 +197,25 @@ def for_alias(alias: str) -> TurnStatements:
     if statements is None:
         statements = _made[alias] = TurnStatements(alias)
     return statements
+
+
+@contextmanager
+def pipelined(cursor: Any) -> Iterator[bool]:
+    """Statements sent meanwhile go together, their results read at the end; whether so.
+
+    On PostgreSQL with psycopg 3 this is psycopg's pipeline mode: a unit of
+    work's statements cost one round trip instead of one each (each a wait
+    for the database and for the GIL back, from a database thread). Elsewhere
+    nothing changes, and it yields False: callers that would reorder
+    statements for it keep their order. Errors come out as Django's.
+    """
+    connection = cursor.db
+    raw = connection.connection
+    if connection.vendor != "postgresql" or not hasattr(raw, "pipeline"):
+        yield False
+        return
+    with connection.wrap_database_errors, raw.pipeline():
+        yield True
 
 
 @contextmanager

@@ -232,21 +232,7 @@ def store_user_message(
         with statements.atomic(ChatMessage) as (sql, cursor):
             now = timezone.now()
             expires_at = now + timedelta(hours=conf.get("SESSION_TIMEOUT_HOURS"))
-            # An expiry pushed less than a minute ago stands: one write per turn less.
-            found = sql.lock_session(
-                cursor, session_id, now=now, touch_before=expires_at - TOUCH_INTERVAL
-            )
-            if found is None:
-                raise SessionNotFound()
-            status, expired, stale = found
-            if status != ChatSession.Status.ACTIVE or expired:
-                raise SessionClosed()
-            prior = [
-                HistoryItem(role=role, content=text)
-                for role, text in reversed(
-                    sql.history(cursor, session_id, conf.get("MAX_HISTORY_MESSAGES"))
-                )
-            ]
+            touch_before = expires_at - TOUCH_INTERVAL
             # A re-sent client_message_id is found by the unique constraint:
             # no query for it first and no savepoint; the rare duplicate rolls back.
             message = ChatMessage(
@@ -256,11 +242,42 @@ def store_user_message(
                 client_message_id=client_message_id,
                 created_at=now,
             )
-            sql.insert(cursor, message)
+            limit = conf.get("MAX_HISTORY_MESSAGES")
+            counted = conf.get("ENABLE_ANALYTICS")
+            with statements.pipelined(cursor) as batched:
+                if batched:
+                    # One round trip: the session's lock and history, the insert and
+                    # the count go together; a closed or missing session rolls it all
+                    # back below (PostgreSQL checks the session's key at commit).
+                    with cursor.db.cursor() as locking, cursor.db.cursor() as reading:
+                        sql.send_lock_session(
+                            locking, session_id, now=now, touch_before=touch_before
+                        )
+                        sql.send_history(reading, session_id, limit)
+                        sql.insert(cursor, message)
+                        if counted:
+                            sql.count_question(cursor, session_id)
+                        found = sql.locked_session(locking)
+                        rows = reading.fetchall()
+                else:
+                    found = sql.lock_session(
+                        cursor, session_id, now=now, touch_before=touch_before
+                    )
+                    rows = [] if found is None else sql.history(cursor, session_id, limit)
+            if found is None:
+                raise SessionNotFound()
+            status, expired, stale = found
+            if status != ChatSession.Status.ACTIVE or expired:
+                raise SessionClosed()
+            # The history was read before the insert: it holds the messages before it.
+            prior = [HistoryItem(role=role, content=text) for role, text in reversed(rows)]
+            if not batched:
+                sql.insert(cursor, message)
+                if counted:
+                    sql.count_question(cursor, session_id)
+            # An expiry pushed less than a minute ago stands: one write per turn less.
             if stale:
                 sql.touch_session(cursor, session_id, expires_at, now)
-            if conf.get("ENABLE_ANALYTICS"):
-                sql.count_question(cursor, session_id)
     except IntegrityError:
         existing = (
             ChatMessage.objects.filter(
@@ -306,7 +323,7 @@ class AnswerRecord:
 @database_call
 def store_answer(record: AnswerRecord) -> StoredMessage:
     """Store an assistant answer and count it in the session's analytics."""
-    with statements.atomic(ChatMessage) as (sql, cursor):
+    with statements.atomic(ChatMessage) as (sql, cursor), statements.pipelined(cursor):
         message = ChatMessage(
             id=record.id,
             session_id=record.session_id,
