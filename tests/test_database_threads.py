@@ -120,7 +120,8 @@ async def test_a_question_is_stored_with_the_history_before_it_and_counted():
     first = await store.store_user_message(session_id, "First?", "c-1")
     second = await store.store_user_message(session_id, "Second?", "c-2")
 
-    assert first.new and second.new
+    assert first.new
+    assert second.new
     assert [item.content for item in second.history] == ["First?"]
     assert await ChatMessage.objects.filter(session_id=session_id).acount() == 2
     assert (await ChatAnalytics.objects.aget(session_id=session_id)).user_messages == 2
