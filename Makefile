@@ -36,7 +36,7 @@ help:
 	@echo "             Python 3.12 and Django 6.1 (TOX_ENV=py311-django52 for another environment)"
 	@echo "make docs  - build the documentation as CI does (warnings are errors) into docs/_build/html"
 	@echo "make test  - run the whole test suite (every Python and Django), lint and docs build"
-	@echo "make bench - the side-by-side benchmark (~25 min) into docs/performance; bench-soak: the 10-min soak"
+	@echo "make bench - the side-by-side benchmark and the soak (~40 min) into docs/performance; bench-soak: the soak alone"
 
 .venv/bin/python:
 	@test -n "$(PYTHON)" || { echo "No Python 3.11 or newer found on PATH." >&2; exit 1; }
@@ -88,7 +88,7 @@ docs: .venv-tox/bin/tox
 # Run it on a quiet machine; BENCH_ARGS="--database sqlite" runs it on SQLite.
 bench: .venv/bin/python
 	.venv/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
-	.venv/bin/python -m benchmarks run $(BENCH_ARGS)
+	.venv/bin/python -m benchmarks all --profile $(BENCH_ARGS)
 
 bench-soak: .venv/bin/python
 	.venv/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt

@@ -59,10 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="logs and SQLite files")
     parser.add_argument(
         "--profile",
-        type=Path,
+        nargs="?",
+        const="",
         default=None,
         metavar="DIR",
-        help="sample each server with py-spy while it is under load; profiles go to DIR",
+        help="after the measured rounds of the instant-model scenarios, one more round per "
+        "configuration under py-spy: the table says where each one's CPU time went "
+        "(profiles in DIR, by default the logs' folder)",
     )
     args = parser.parse_args(argv)
     # Stopped from outside: unwind, so every process started is stopped too.
@@ -80,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             database=args.database,
             database_name=args.database_name,
             warm=not args.quick,
-            profile_dir=args.profile,
+            profile_dir=None
+            if args.profile is None
+            else (Path(args.profile) if args.profile else workdir / "profiles"),
         )
         try:
             bench.start()

@@ -521,8 +521,7 @@ def run_load_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenar
             server = servers[config]
             server.wait_idle()
             log(f"{scenario.name} round {round_number + 1}/{scenario.rounds}: {config}")
-            with profiled(bench, server, f"{scenario.name}-{config}-{round_number + 1}"):
-                result = run_loadgen(server.url(), scenario.loadgen_args(), server)
+            result = run_loadgen(server.url(), scenario.loadgen_args(), server)
             result.update(config=config, round=round_number, rss_kib=rss_kib(server.process.pid))
             log(
                 f"  {result['replies']} replies, {result['replies_per_s']}/s, "
@@ -531,6 +530,68 @@ def run_load_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenar
             )
             segments.append(result)
     return segments
+
+
+def profile_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenario) -> dict:
+    """With ``--profile``: one more round per configuration, unmeasured, under py-spy.
+
+    Returns where each configuration's CPU time went, by part (:data:`PARTS`),
+    as shares of the samples; the measured rounds run without the sampler.
+    """
+    if bench.profile_dir is None or scenario.name not in PROFILED:
+        return {}
+    bench.set_model(scenario.model)
+    found = {}
+    for config in scenario.configs:
+        server = servers[config]
+        server.wait_idle()
+        log(f"{scenario.name} profiled: {config}")
+        name = f"{scenario.name}-{config}"
+        with profiled(bench, server, name):
+            run_loadgen(server.url(), scenario.loadgen_args(), server)
+        raw = bench.profile_dir / f"{name}.txt"
+        if raw.exists():
+            found[config] = profile_parts(raw)
+    return found
+
+
+#: The scenarios profiled (the instant model's: CPU per turn is what they compare).
+PROFILED = ("throughput", "visits")
+
+#: The parts of a server's CPU time, by the first frame that names one (in order).
+PARTS = (
+    ("database", ("sophie_chat/db.py", "sophie_chat/store.py", "sophie_chat/statements.py",
+                  "channels/db.py", "django/db/", "psycopg")),
+    ("Redis", ("channels_redis", "redis/", "limits/", "django_redis", "sophie_chat/locks.py",
+               "sophie_chat/async_cache.py", "sophie_chat/groups.py")),
+    ("model request and stream", ("openai/", "httpx", "aiohttp", "httpcore",
+                                  "sophie_chat/llm/")),
+    ("knowledge search", ("sophie_chat/knowledge/",)),
+    ("frames to the visitor", ("uvicorn/protocols", "websockets/", "sophie_chat/protocol.py",
+                               "channels/generic/websocket.py")),
+)
+
+
+def profile_parts(raw: Path) -> dict[str, Any]:
+    """Shares of py-spy's samples (holding the GIL) by :data:`PARTS`; the rest is "other"."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        part = "other (engine, Channels, asyncio)"
+        for frame in reversed(stack.split(";")):
+            part = next((n for n, marks in PARTS if any(m in frame for m in marks)), "")
+            if part:
+                break
+        counts[part or "other (engine, Channels, asyncio)"] += samples
+    return {
+        "samples": total,
+        "shares": {part: round(n / total, 4) for part, n in counts.most_common()} if total else {},
+    }
 
 
 @contextlib.contextmanager
@@ -681,6 +742,10 @@ def run(scenarios: list[Scenario], *, bench: Bench, command: str) -> dict[str, A
             else:
                 segments = run_load_scenario(bench, servers, scenario)
             results["scenarios"].append({**asdict(scenario), "segments": segments})
+            if scenario.kind != "idle":
+                profiles = profile_scenario(bench, servers, scenario)
+                if profiles:
+                    results["scenarios"][-1]["profiles"] = profiles
         for server in servers.values():
             results.setdefault("server_rss_end_kib", {})[server.name] = rss_kib(server.process.pid)
     finally:

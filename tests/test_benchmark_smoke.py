@@ -75,7 +75,7 @@ def bench(out: Path, *args: str) -> dict[str, Any]:
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """One quick run of everything (the scenarios, then the soak) for this module's tests."""
     out = tmp_path_factory.mktemp("bench")
-    return out, bench(out, "all")
+    return out, bench(out, "all", "--profile")
 
 
 def scenario(document: dict[str, Any], name: str) -> dict[str, Any]:
@@ -135,6 +135,18 @@ def test_results_are_written_as_a_table_with_the_targets_and_how_they_were_measu
         assert f"| {described['label']} | {described['description']} |" in table
     assert document["run"]["server_command"] in table
     assert document["run"]["machine"]["cores"]
+
+
+def test_profiled_rounds_say_where_each_configurations_cpu_time_went(quick_run):
+    out, document = quick_run
+    for name in ("throughput", "visits"):
+        profiles = scenario(document, name)["profiles"]
+        assert set(profiles) == {s["config"] for s in scenario(document, name)["segments"]}
+        for config, profile in profiles.items():
+            assert profile["samples"] > 0, config
+            assert abs(sum(profile["shares"].values()) - 1) < 0.01
+    assert "profiles" not in scenario(document, "chat")
+    assert list((out / "work" / "profiles").glob("visits-deployment.txt"))
 
 
 def test_soak_samples_the_servers_memory_while_it_answers(quick_run):
