@@ -558,36 +558,69 @@ def profile_scenario(bench: Bench, servers: dict[str, Server], scenario: Scenari
 #: The scenarios profiled (the instant model's: CPU per turn is what they compare).
 PROFILED = ("throughput", "visits")
 
-#: The parts of a server's CPU time, by the first frame that names one (in order).
+#: The parts of a server's CPU time, by the innermost frame that names one.
 PARTS = (
-    ("database", ("sophie_chat/db.py", "sophie_chat/store.py", "sophie_chat/statements.py",
-                  "channels/db.py", "django/db/", "psycopg")),
-    ("Redis", ("channels_redis", "redis/", "limits/", "django_redis", "sophie_chat/locks.py",
-               "sophie_chat/async_cache.py", "sophie_chat/groups.py")),
-    ("model request and stream", ("openai/", "httpx", "aiohttp", "httpcore",
-                                  "sophie_chat/llm/")),
+    (
+        "database",
+        (
+            "sophie_chat/db.py",
+            "sophie_chat/store.py",
+            "sophie_chat/statements.py",
+            "channels/db.py",
+            "django/db/",
+            "psycopg",
+        ),
+    ),
+    (
+        "Redis",
+        (
+            "channels_redis",
+            "redis/",
+            "limits/",
+            "django_redis",
+            "sophie_chat/locks.py",
+            "sophie_chat/async_cache.py",
+            "sophie_chat/groups.py",
+        ),
+    ),
+    ("model request and stream", ("openai/", "httpx", "aiohttp", "httpcore", "sophie_chat/llm/")),
     ("knowledge search", ("sophie_chat/knowledge/",)),
-    ("frames to the visitor", ("uvicorn/protocols", "websockets/", "sophie_chat/protocol.py",
-                               "channels/generic/websocket.py")),
+    (
+        "frames to the visitor",
+        (
+            "uvicorn/protocols",
+            "websockets/",
+            "sophie_chat/protocol.py",
+            "channels/generic/websocket.py",
+        ),
+    ),
 )
+OTHER = "other (engine, Channels, asyncio)"
+
+
+def samples(raw: Path) -> Iterator[tuple[list[str], int]]:
+    """py-spy's raw profile: each stack (outermost frame first) and its samples."""
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            yield stack.split(";"), int(count)
+
+
+def part_of(frames: list[str]) -> str:
+    """The :data:`PARTS` name of a stack's innermost frame that names one, else OTHER."""
+    for frame in reversed(frames):
+        for name, marks in PARTS:
+            if any(mark in frame for mark in marks):
+                return name
+    return OTHER
 
 
 def profile_parts(raw: Path) -> dict[str, Any]:
-    """Shares of py-spy's samples (holding the GIL) by :data:`PARTS`; the rest is "other"."""
+    """Shares of py-spy's samples (holding the GIL) by :data:`PARTS`."""
     counts: Counter[str] = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        samples = int(count)
-        total += samples
-        part = "other (engine, Channels, asyncio)"
-        for frame in reversed(stack.split(";")):
-            part = next((n for n, marks in PARTS if any(m in frame for m in marks)), "")
-            if part:
-                break
-        counts[part or "other (engine, Channels, asyncio)"] += samples
+    for frames, count in samples(raw):
+        counts[part_of(frames)] += count
+    total = sum(counts.values())
     return {
         "samples": total,
         "shares": {part: round(n / total, 4) for part, n in counts.most_common()} if total else {},
@@ -609,8 +642,10 @@ def profiled(bench: Bench, server: Server, name: str) -> Iterator[None]:
     raw = bench.profile_dir / f"{name}.txt"
     # --gil: only samples holding the GIL, i.e. the server's CPU time, not its waits.
     spy = subprocess.Popen(
-        [py_spy, "record", "--pid", str(server.process.pid), "--rate", "250", "--gil",
-         "--format", "raw", "--output", str(raw), "--nonblocking"],
+        [
+            *(py_spy, "record", "--pid", str(server.process.pid), "--rate", "250", "--gil"),
+            *("--format", "raw", "--output", str(raw), "--nonblocking"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -634,17 +669,11 @@ def profile_summary(raw: Path, top: int = 60) -> str:
     """The functions holding the most samples, inclusive and by themselves."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        samples = int(count)
-        total += samples
-        frames = stack.split(";")
+    for frames, count in samples(raw):
         for frame in set(frames):
-            inclusive[frame] += samples
-        own[frames[-1]] += samples
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    total = sum(own.values()) or 1
     lines = [f"{total} samples holding the GIL", "", "inclusive:"]
     lines += [f"{n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
     lines += ["", "own:"]
