@@ -199,6 +199,23 @@ def _forget(*, setting: str, **kwargs: Any) -> None:
 
 
 def _native(cache: BaseCache) -> _NativeRedis | None:
+    # Remembered on the cache object too: the identity below (a repr of its
+    # options) would otherwise be built again for every call on the hot path.
+    try:
+        return cache.__dict__[_ATTRIBUTE]
+    except KeyError:
+        pass
+    native = _shared_native(cache)
+    cache.__dict__[_ATTRIBUTE] = native
+    return native
+
+
+#: Where a cache object keeps its native client (None: it has none).
+_ATTRIBUTE = "_sophie_chat_native"
+
+
+def _shared_native(cache: BaseCache) -> _NativeRedis | None:
+    """The native client of ``cache``'s configuration, shared by its cache objects."""
     identity = (
         type(cache),
         getattr(cache, "_server", None) or getattr(cache, "_servers", None),
